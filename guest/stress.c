@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The work loops.  The rule: in the loops, the only memory a vcpu writes is
+ * its working set and its own stats entry (not dirty-tracked under vmm).
+ * Loop state lives in registers; the TSC is read inline; anything that
+ * needs the stack (the summary, an error message) is a cold call made at
+ * most once per report interval or per error.
+ */
+#include <stdbool.h>
+
+#include "console.h"
+#include "io.h"
+#include "kernel.h"
+
+#define PAGE_WORDS (PAGE_SIZE / sizeof(uint64_t))
+
+/*
+ * A reader loads one word per 64-byte cache line: that pulls the whole page
+ * through the cache at a fraction of the instructions.
+ */
+#define READ_STRIDE_WORDS (64 / sizeof(uint64_t))
+
+/*
+ * A paced writer that fell behind (descheduled, paused for migration, busy
+ * printing the summary) may catch up for at most this long: enough to
+ * absorb jitter, short enough that a long stop does not become a burst.
+ */
+#define PACE_MAX_BACKLOG_MS 10
+
+/* Any non-zero xorshift64 seed works; this one differs per vcpu. */
+#define RANDOM_SEED 0x9e3779b97f4a7c15ull
+
+/* The summary's bookkeeping; only vcpu 0 touches it. */
+static uint64_t report_last_tsc;
+static uint64_t report_prev[STRESS_MAX_CPUS];
+
+/* Tenths of MiB/s for pages in us microseconds. */
+static uint64_t rate10(uint64_t pages, uint64_t us)
+{
+	/* pages * 4096 / 2^20 / (us / 1e6) * 10 = pages * 78125 / (2 * us) */
+	return us ? pages * 78125 / (2 * us) : 0;
+}
+
+static void __attribute__((noinline, cold)) report(uint64_t now)
+{
+	uint64_t us = (now - report_last_tsc) * 1000 / k.tsc_khz;
+	unsigned int cpu;
+
+	for (cpu = 0; cpu < k.ncpus; cpu++) {
+		volatile struct stress_cpu_stats *st = &k.stats->cpu[cpu];
+		uint64_t passes = st->passes, errors = st->errors, cur, r;
+
+		switch (k.plan[cpu].role) {
+		case STRESS_ROLE_WRITER:
+			cur = st->pages_written;
+			r = rate10(cur - report_prev[cpu], us);
+			kprintf("stress: cpu%u pages=%lu MiB/s=%lu.%lu passes=%lu errors=%lu\n", cpu,
+				cur, r / 10, r % 10, passes, errors);
+			break;
+		case STRESS_ROLE_READER:
+			cur = st->bytes_read;
+			r = rate10((cur - report_prev[cpu]) / PAGE_SIZE, us);
+			kprintf("stress: cpu%u read_MiB/s=%lu.%lu passes=%lu errors=%lu\n", cpu,
+				r / 10, r % 10, passes, errors);
+			break;
+		default:
+			continue;
+		}
+		report_prev[cpu] = cur;
+	}
+	report_last_tsc = now;
+}
+
+/* Print the summary if it is due; returns when the next one is. */
+static uint64_t __attribute__((noinline, cold)) report_tick(uint64_t due, uint64_t now)
+{
+	uint64_t interval = (uint64_t)k.cfg.report_ms * k.tsc_khz;
+
+	report(now);
+	due += interval;
+	if ((int64_t)(due - now) <= 0)
+		due = now + interval;
+	return due;
+}
+
+static void __attribute__((noinline, cold)) data_error(unsigned int cpu,
+						      volatile struct stress_cpu_stats *st,
+						      volatile uint64_t *page, uint64_t expect,
+						      uint64_t found)
+{
+	if (st->errors++ == 0) {
+		outl(STRESS_PORT_REPORT, STRESS_REPORT_DATA_ERROR);
+		kprintf("stress: cpu%u data error at 0x%lx: expected %lu, found %lu\n", cpu,
+			(uint64_t)(uintptr_t)page, expect, found);
+	}
+}
+
+static uint64_t first_report_due(unsigned int cpu, uint64_t now)
+{
+	if (cpu != 0 || k.cfg.report_ms == 0)
+		return UINT64_MAX;
+	report_last_tsc = now;
+	return now + (uint64_t)k.cfg.report_ms * k.tsc_khz;
+}
+
+/* TSC ticks per page at the configured rate, 0 when unpaced. */
+static uint64_t tsc_per_page(void)
+{
+	uint64_t pages_per_s = (uint64_t)k.cfg.rate_mib * (MIB / PAGE_SIZE);
+
+	return pages_per_s ? k.tsc_khz * 1000 / pages_per_s : 0;
+}
+
+/*
+ * Wait until the next page is due (inlined in the loops: registers only).
+ * Returns the TSC read last.
+ */
+static inline __attribute__((always_inline)) uint64_t pace(uint64_t *due, uint64_t tpp,
+							   uint64_t backlog)
+{
+	uint64_t now = rdtsc();
+
+	if (tpp) {
+		while ((int64_t)(*due - now) > 0) {
+			cpu_relax();
+			now = rdtsc();
+		}
+		if (now - *due > backlog)
+			*due = now - backlog;
+		*due += tpp;
+	}
+	return now;
+}
+
+/*
+ * seq: pass p stores p + 1 in the first word of every page, in order, after
+ * checking that the page still holds p (pass 0 checks nothing: the memory
+ * may not be zero).
+ */
+static void __attribute__((noreturn)) run_writer_seq(unsigned int cpu,
+						     volatile struct stress_cpu_stats *st,
+						     uint64_t *base, uint64_t npages)
+{
+	volatile uint64_t *const start = base, *const end = base + npages * PAGE_WORDS;
+	const uint64_t tpp = tsc_per_page(), backlog = PACE_MAX_BACKLOG_MS * k.tsc_khz;
+	uint64_t pass = 0, written = 0, due = rdtsc();
+	uint64_t report_due = first_report_due(cpu, due);
+
+	for (;;) {
+		volatile uint64_t *p;
+
+		for (p = start; p != end; p += PAGE_WORDS) {
+			uint64_t now = pace(&due, tpp, backlog);
+
+			if (pass) {
+				uint64_t found = *p;
+
+				if (found != pass)
+					data_error(cpu, st, p, pass, found);
+			}
+			*p = pass + 1;
+			st->pages_written = ++written;
+			st->tsc = now;
+			if (now >= report_due)
+				report_due = report_tick(report_due, now);
+		}
+		st->passes = ++pass;
+	}
+}
+
+/*
+ * random: npages writes per pass, each to a page drawn by xorshift64; the
+ * page's first word gets the running write count.
+ */
+static void __attribute__((noreturn)) run_writer_random(unsigned int cpu,
+							volatile struct stress_cpu_stats *st,
+							uint64_t *base, uint64_t npages)
+{
+	volatile uint64_t *const start = base;
+	const uint64_t tpp = tsc_per_page(), backlog = PACE_MAX_BACKLOG_MS * k.tsc_khz;
+	uint64_t pass = 0, written = 0, due = rdtsc(), x = RANDOM_SEED * (cpu + 1);
+	uint64_t report_due = first_report_due(cpu, due);
+
+	for (;;) {
+		uint64_t i;
+
+		for (i = 0; i < npages; i++) {
+			uint64_t now = pace(&due, tpp, backlog);
+			uint64_t page;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* Scale the top 32 bits into [0, npages): no division. */
+			page = ((x >> 32) * npages) >> 32;
+			start[page * PAGE_WORDS] = ++written;
+			st->pages_written = written;
+			st->tsc = now;
+			if (now >= report_due)
+				report_due = report_tick(report_due, now);
+		}
+		st->passes = ++pass;
+	}
+}
+
+/* Readers load their working set over and over and never write it. */
+static void __attribute__((noreturn)) run_reader(unsigned int cpu,
+						 volatile struct stress_cpu_stats *st,
+						 uint64_t *base, uint64_t npages)
+{
+	const volatile uint64_t *const start = base, *const end = base + npages * PAGE_WORDS;
+	uint64_t pass = 0, bytes = 0, sum = 0;
+	uint64_t report_due = first_report_due(cpu, rdtsc());
+
+	for (;;) {
+		const volatile uint64_t *p;
+
+		for (p = start; p != end; p += PAGE_WORDS) {
+			uint64_t now, i;
+
+			for (i = 0; i < PAGE_WORDS; i += READ_STRIDE_WORDS)
+				sum += p[i];
+			bytes += PAGE_SIZE;
+			now = rdtsc();
+			st->bytes_read = bytes;
+			st->tsc = now;
+			if (now >= report_due)
+				report_due = report_tick(report_due, now);
+		}
+		st->passes = ++pass;
+		asm volatile("" : : "r"(sum));
+	}
+}
+
+/* vcpu 0 without work still prints the summary. */
+static void __attribute__((noreturn)) run_reporter(void)
+{
+	uint64_t report_due = first_report_due(0, rdtsc());
+
+	for (;;) {
+		uint64_t now = rdtsc();
+
+		if (now >= report_due)
+			report_due = report_tick(report_due, now);
+		cpu_relax();
+	}
+}
+
+static const char *role_name(uint32_t role)
+{
+	switch (role) {
+	case STRESS_ROLE_WRITER:
+		return "writer";
+	case STRESS_ROLE_READER:
+		return "reader";
+	default:
+		return "idle";
+	}
+}
+
+void stress_worker(unsigned int cpu)
+{
+	const struct worker_plan *w = &k.plan[cpu];
+	volatile struct stress_cpu_stats *st = &k.stats->cpu[cpu];
+	uint64_t *base = (uint64_t *)(uintptr_t)w->base;
+	uint64_t npages = w->size / PAGE_SIZE;
+
+	st->role = w->role;
+	st->wss_base = w->base;
+	st->wss_size = w->size;
+	st->tsc = rdtsc();
+	if (w->role == STRESS_ROLE_NONE || npages == 0) {
+		st->state = STRESS_CPU_IDLE;
+		kprintf("stress: cpu%u idle\n", cpu);
+		if (cpu == 0 && k.cfg.report_ms)
+			run_reporter();
+		halt_forever();
+	}
+	st->state = STRESS_CPU_RUNNING;
+	kprintf("stress: cpu%u online role=%s wss=0x%lx+0x%lx\n", cpu, role_name(w->role), w->base,
+		w->size);
+	outl(STRESS_PORT_REPORT, STRESS_REPORT_CPU_ONLINE);
+	if (w->role == STRESS_ROLE_READER)
+		run_reader(cpu, st, base, npages);
+	if (k.cfg.pattern == STRESS_PATTERN_RANDOM)
+		run_writer_random(cpu, st, base, npages);
+	run_writer_seq(cpu, st, base, npages);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A simulated vCPU driven by the control law, for the unit tests and
+ * tools/dlsim.  Not linked into vmm.  Deterministic for a given seed.
+ *
+ * The simulated vCPU dirties pages at a speed (pages/s of run time) given by
+ * a load schedule, optionally slower for its first pages (first touch of
+ * fresh memory).  It follows each dl_action: sleeps (late by up to
+ * sleep_jitter_ns), runs the slice (late by up to slice_jitter_ns: timer and
+ * signal latency), pays kick_ns per exit, then reports the pages and run time
+ * to dl_vcpu_account().  The dirtying is recorded, spread evenly over each
+ * run, in bins of bin_ns for window statistics.
+ */
+#ifndef DL_SIM_H
+#define DL_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dirtylimit/dl_law.h"
+
+/* From t_ns on, value applies (speed or limit, pages/s). */
+struct dl_sim_step {
+	uint64_t t_ns;
+	uint64_t pps;
+};
+
+struct dl_sim_cfg {
+	struct dl_params params;
+	const struct dl_sim_step *load; /* speed schedule, sorted; [0] at t 0 */
+	size_t nload;
+	const struct dl_sim_step *limit; /* limit schedule, sorted (0 = none) */
+	size_t nlimit;
+	uint64_t first_touch_pps;   /* speed for the first first_touch_pages */
+	uint64_t first_touch_pages; /* 0: no first-touch phase */
+	uint64_t background_pps;    /* extra pages/s while running (stack) */
+	uint64_t slice_jitter_ns;   /* runs end late by U[0, this] */
+	uint64_t sleep_jitter_ns;   /* sleeps end late by U[0, this] */
+	uint64_t kick_ns;	    /* per exit: wall time, no guest progress */
+	uint64_t end_ns;	    /* simulated duration */
+	uint64_t bin_ns;	    /* trace resolution, e.g. 1 ms */
+	uint64_t seed;
+};
+
+struct dl_sim_result {
+	double *bins; /* pages dirtied per bin (malloc'd; dl_sim_free) */
+	size_t nbins;
+	uint64_t bin_ns;
+	uint64_t exits;	      /* calls to dl_vcpu_account() */
+	uint64_t run_ns;      /* time spent running */
+	uint64_t max_slice_ns; /* longest slice asked for while limited */
+	struct dl_stats stats; /* the law's counters at the end */
+};
+
+/* Returns 0, or -1 if out of memory. */
+int dl_sim_run(const struct dl_sim_cfg *cfg, struct dl_sim_result *res);
+void dl_sim_free(struct dl_sim_result *res);
+
+/* Pages/s over [from_ns, to_ns). */
+double dl_sim_mean(const struct dl_sim_result *res, uint64_t from_ns, uint64_t to_ns);
+
+/* Window rates (pages/s) of windows of win_ns lying in [from_ns, to_ns),
+ * starting every bin.  Fills p5, p95, min, max (pages/s); returns the
+ * number of windows. */
+struct dl_sim_pct {
+	double p5, p95, min, max;
+};
+size_t dl_sim_windows(const struct dl_sim_result *res, uint64_t from_ns, uint64_t to_ns,
+		      uint64_t win_ns, struct dl_sim_pct *out);
+
+/*
+ * Settling time after a change at t_ns towards target pages/s: the end of
+ * the first window of win_ns after which every window ending up to to_ns is
+ * within target * (1 +- band), minus t_ns.  UINT64_MAX if never.
+ */
+uint64_t dl_sim_settle(const struct dl_sim_result *res, uint64_t t_ns, uint64_t to_ns,
+		       uint64_t win_ns, double target, double band);
+
+#endif /* DL_SIM_H */

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#include "dirtylimit/dl_stats.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <json-c/json.h>
+
+#include "dirtylimit/dl_ctrl.h"
+#include "vmm/vm.h"
+
+int dl_stats_open(struct dl_ctrl *c, const char *path, unsigned interval_ms, char *err,
+		  size_t errlen)
+{
+	if (strcmp(path, "-") == 0) {
+		c->stats = stdout;
+		c->stats_close = false;
+	} else {
+		c->stats = fopen(path, "we");
+		if (!c->stats) {
+			snprintf(err, errlen, "cannot open --stats file %s: %s", path,
+				 strerror(errno));
+			return -errno;
+		}
+		c->stats_close = true;
+	}
+	c->stats_interval_ns = (uint64_t)interval_ms * 1000000ull;
+	c->stats_prev_ns = vmm_now_ns();
+	c->stats_next_ns = c->stats_prev_ns + c->stats_interval_ns;
+	return 0;
+}
+
+static json_object *jd(double v)
+{
+	/* Two decimals are plenty for MiB/s and keep lines short. */
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.2f", v);
+	return json_object_new_double_s(v, buf);
+}
+
+static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
+{
+	struct vm *vm = c->vm;
+	struct vcpu *v = &vm->vcpus[i];
+	json_object *o = json_object_new_object();
+	uint64_t pages = atomic_load(&v->dirty.pages);
+	struct stress_cpu_stats gs;
+	struct dl_stats st;
+
+	dl_vcpu_stats(&v->dl, &st);
+	json_object_object_add(o, "cpu-index", json_object_new_int(i));
+	json_object_object_add(o, "dirty-rate",
+			       jd(dl_pages_to_mib((double)(pages - c->stats_prev_pages[i]) / secs)));
+	json_object_object_add(o, "pages-harvested", json_object_new_uint64(pages));
+	json_object_object_add(o, "limit-rate",
+			       json_object_new_uint64(dl_pages_to_mib_floor(st.limit_pps)));
+	json_object_object_add(o, "penalty-us", json_object_new_uint64(st.penalty_ns / 1000));
+	json_object_object_add(o, "max-penalty-us",
+			       json_object_new_uint64(st.max_penalty_ns / 1000));
+	json_object_object_add(o, "sleep-us-total",
+			       json_object_new_uint64(atomic_load(&v->sleep_ns_total) / 1000));
+	json_object_object_add(o, "exits", json_object_new_uint64(atomic_load(&v->exits)));
+	json_object_object_add(o, "ring-full-exits",
+			       json_object_new_uint64(atomic_load(&v->ring_full_exits)));
+	c->stats_prev_pages[i] = pages;
+	if (vm_guest_stats(vm, i, &gs) == 0) {
+		json_object *g = json_object_new_object();
+
+		json_object_object_add(g, "pages-written", json_object_new_uint64(gs.pages_written));
+		json_object_object_add(g, "bytes-read", json_object_new_uint64(gs.bytes_read));
+		json_object_object_add(g, "passes", json_object_new_uint64(gs.passes));
+		json_object_object_add(g, "errors", json_object_new_uint64(gs.errors));
+		json_object_object_add(
+			g, "dirty-rate",
+			jd(dl_pages_to_mib((double)(gs.pages_written - c->stats_prev_guest[i]) /
+					   secs)));
+		json_object_object_add(
+			g, "read-rate",
+			jd((double)(gs.bytes_read - c->stats_prev_read[i]) / secs / 1048576.0));
+		c->stats_prev_guest[i] = gs.pages_written;
+		c->stats_prev_read[i] = gs.bytes_read;
+		json_object_object_add(o, "guest", g);
+	}
+	return o;
+}
+
+void dl_stats_write(struct dl_ctrl *c, uint64_t now_ns)
+{
+	json_object *root = json_object_new_object();
+	json_object *ts = json_object_new_object();
+	json_object *arr = json_object_new_array();
+	double secs = (double)(now_ns - c->stats_prev_ns) / 1e9;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	json_object_object_add(ts, "seconds", json_object_new_int64(tv.tv_sec));
+	json_object_object_add(ts, "microseconds", json_object_new_int64(tv.tv_usec));
+	json_object_object_add(root, "timestamp", ts);
+	json_object_object_add(root, "interval-ms", jd(secs * 1000.0));
+	json_object_object_add(root, "status",
+			       json_object_new_string(vm_is_paused(c->vm) ? "paused" : "running"));
+	if (secs <= 0)
+		secs = 1e-9;
+	for (int i = 0; i < c->vm->ncpus; i++)
+		json_object_array_add(arr, vcpu_obj(c, i, secs));
+	json_object_object_add(root, "vcpus", arr);
+	fprintf(c->stats, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	fflush(c->stats);
+	json_object_put(root);
+	c->stats_prev_ns = now_ns;
+}
+
+void dl_stats_close(struct dl_ctrl *c)
+{
+	if (c->stats && c->stats_close)
+		fclose(c->stats);
+	c->stats = NULL;
+}

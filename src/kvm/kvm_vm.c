@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* kvm: VM-level ioctls (create, dirty ring, memory slots). */
+#include "kvm/kvm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+int kvm_vm_create(struct kvm_vm *vm, const struct kvm_sys *sys, char *err, size_t errlen)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->sys = sys;
+	vm->fd = ioctl(sys->fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+void kvm_vm_destroy(struct kvm_vm *vm)
+{
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+}
+
+int kvm_vm_enable_dirty_ring(struct kvm_vm *vm, uint32_t entries, char *err, size_t errlen)
+{
+	const struct kvm_sys *sys = vm->sys;
+	uint64_t bytes = (uint64_t)entries * sizeof(struct kvm_dirty_gfn);
+	struct kvm_enable_cap cap = {0};
+
+	if (sys->ring_max_bytes == 0) {
+		snprintf(err, errlen,
+			 "this KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING); vmm needs it to "
+			 "track dirty pages (Linux 5.11 or later)");
+		return -ENOTSUP;
+	}
+	if (entries == 0 || (entries & (entries - 1)) || bytes > sys->ring_max_bytes) {
+		snprintf(err, errlen,
+			 "dirty ring size %u is not valid here: it must be a power of two of at "
+			 "most %u entries",
+			 entries, sys->ring_max_bytes / (uint32_t)sizeof(struct kvm_dirty_gfn));
+		return -EINVAL;
+	}
+	cap.cap = sys->ring_acq_rel ? KVM_CAP_DIRTY_LOG_RING_ACQ_REL : KVM_CAP_DIRTY_LOG_RING;
+	cap.args[0] = bytes;
+	if (ioctl(vm->fd, KVM_ENABLE_CAP, &cap) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "KVM_ENABLE_CAP(%s, %llu bytes): %s",
+			 sys->ring_acq_rel ? "DIRTY_LOG_RING_ACQ_REL" : "DIRTY_LOG_RING",
+			 (unsigned long long)bytes, strerror(e));
+		return -e;
+	}
+	vm->ring_entries = entries;
+	return 0;
+}
+
+int kvm_vm_set_memslot(struct kvm_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
+		       bool log_dirty, char *err, size_t errlen)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+
+	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION(slot %u, gpa 0x%llx, %llu bytes): %s",
+			 slot, (unsigned long long)gpa, (unsigned long long)size, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+int kvm_vm_reset_dirty_rings(struct kvm_vm *vm)
+{
+	int r = ioctl(vm->fd, KVM_RESET_DIRTY_RINGS, 0);
+	return r < 0 ? -errno : r;
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The QMP control socket: a QEMU-compatible JSON protocol on a unix or TCP
+ * socket, served by one thread with poll().  See docs/qmp.md.
+ *
+ * The server knows nothing of the VM: every command calls into a
+ * struct qmp_backend, which the program implements (and the unit tests
+ * fake).  Backend callbacks run on the QMP thread and must be quick: they
+ * may take a lock briefly but never wait for a vCPU or for the guest.
+ */
+#ifndef QMP_H
+#define QMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "stress_abi.h"
+
+/* As many vCPUs as the VM can have: every per-vCPU reply fits in one array. */
+#define QMP_MAX_VCPUS STRESS_MAX_CPUS
+
+/*
+ * Room for an error message from a backend callback (the `err` arguments).
+ * A sentence or two; longer messages are cut.
+ */
+#define QMP_ERR_MAX 256
+
+/* One vCPU in query-cpus-fast. */
+struct qmp_cpu_info {
+	int cpu_index;
+	int64_t thread_id; /* the vCPU thread's Linux TID */
+};
+
+/* One vCPU in query-dirty-rate (QEMU's DirtyRateVcpu). */
+struct qmp_vcpu_rate {
+	int id;             /* cpu-index */
+	int64_t dirty_rate; /* MiB/s */
+};
+
+enum qmp_dirty_rate_status {
+	QMP_DIRTY_RATE_UNSTARTED,
+	QMP_DIRTY_RATE_MEASURING,
+	QMP_DIRTY_RATE_MEASURED,
+};
+
+/* The last calc-dirty-rate measurement (QEMU's DirtyRateInfo). */
+struct qmp_dirty_rate {
+	enum qmp_dirty_rate_status status;
+	int64_t dirty_rate;   /* MiB/s, whole VM; reported only when MEASURED */
+	int64_t start_time;   /* when the measurement started, seconds since the Epoch */
+	int64_t calc_time_ms; /* the measurement's length as asked for */
+	const char *mode;     /* static string; NULL means "dirty-ring" */
+	int nr_vcpus;         /* entries used in vcpu[], at most QMP_MAX_VCPUS */
+	struct qmp_vcpu_rate vcpu[QMP_MAX_VCPUS];
+};
+
+/* One vCPU in x-query-guest-stats: what the stress kernel reports. */
+struct qmp_guest_stats {
+	int cpu_index;
+	uint64_t pages_written;
+	uint64_t bytes_read;
+	uint64_t passes;
+	uint64_t errors;
+};
+
+/* One limited vCPU in query-vcpu-dirty-limit (QEMU's DirtyLimitInfo). */
+struct qmp_dirty_limit {
+	int cpu_index;
+	uint64_t limit_rate;   /* MiB/s */
+	uint64_t current_rate; /* MiB/s */
+};
+
+/*
+ * What the QMP commands call.  Every callback is optional: a NULL callback
+ * makes its command(s) answer "The command X has been disabled for this
+ * instance" and disappear from query-commands.
+ *
+ * Conventions: callbacks returning int return 0 (or a count) on success and
+ * a negative errno on failure; on failure they may write a message for the
+ * client into err (errlen is QMP_ERR_MAX), otherwise strerror() is used.
+ * Arrays are filled up to max entries and the count is returned.
+ */
+struct qmp_backend {
+	void *opaque; /* passed to every callback */
+
+	/* query-status: "running", "paused", "shutdown", later "inmigrate", "postmigrate". */
+	const char *(*status)(void *opaque, bool *running);
+	/* stop, cont: the backend emits STOP / RESUME itself when the state changes. */
+	int (*stop)(void *opaque, char *err, size_t errlen);
+	int (*cont)(void *opaque, char *err, size_t errlen);
+	/*
+	 * quit: called after the reply was queued.  Ask the main thread to shut
+	 * down (emit SHUTDOWN {"guest": false, "reason": "host-qmp-quit"}, then
+	 * qmp_server_stop()); do not stop the server from inside this call.
+	 */
+	void (*quit)(void *opaque);
+	/* query-cpus-fast */
+	int (*cpus)(void *opaque, struct qmp_cpu_info *out, int max);
+	/*
+	 * calc-dirty-rate: start a measurement of calc_time_ms (already checked
+	 * to lie in [QMP_CALC_TIME_MIN_MS, QMP_CALC_TIME_MAX_MS]) and return at
+	 * once.  mode is always "dirty-ring" today.
+	 */
+	int (*calc_dirty_rate)(void *opaque, uint64_t calc_time_ms, const char *mode, char *err,
+			       size_t errlen);
+	/* query-dirty-rate: *out is zeroed before the call. */
+	int (*query_dirty_rate)(void *opaque, struct qmp_dirty_rate *out);
+	/* x-query-guest-stats */
+	int (*guest_stats)(void *opaque, struct qmp_guest_stats *out, int max);
+	/* set-vcpu-dirty-limit; cpu_index -1 means every vCPU. */
+	int (*set_dirty_limit)(void *opaque, int cpu_index, uint64_t mib_per_s, char *err,
+			       size_t errlen);
+	/* cancel-vcpu-dirty-limit; cpu_index -1 means every vCPU. */
+	int (*cancel_dirty_limit)(void *opaque, int cpu_index, char *err, size_t errlen);
+	/* query-vcpu-dirty-limit: only vCPUs that have a limit. */
+	int (*query_dirty_limit)(void *opaque, struct qmp_dirty_limit *out, int max);
+};
+
+/* calc-dirty-rate's accepted length, as QEMU 8.2 (50 ms .. 60 s). */
+#define QMP_CALC_TIME_MIN_MS 50
+#define QMP_CALC_TIME_MAX_MS 60000
+
+/*
+ * The longest input line (one command), newline included.  Our largest
+ * command is well under 1 KiB; 64 KiB leaves room for hand-written and
+ * generated JSON while bounding what one client can make us buffer.
+ * A longer line gets an error reply and the connection is closed: after a
+ * cut line there is no telling where the next command starts.
+ */
+#define QMP_MAX_LINE (64 * 1024)
+
+/*
+ * Clients served at once.  A human, a test harness, a migration peer and a
+ * monitoring script need a handful; more are refused with an error reply,
+ * so a runaway script cannot exhaust file descriptors or memory.
+ */
+#define QMP_MAX_CLIENTS 8
+
+/*
+ * Replies and events waiting for one client to read them.  The largest
+ * reply (query-dirty-rate or x-query-guest-stats with 256 vCPUs) is about
+ * 30 KiB, so this holds several; a client that sends commands and reads
+ * nothing fills it within a few hundred commands and is disconnected
+ * instead of making us buffer without bound.  Worst case for the whole
+ * server: QMP_MAX_CLIENTS * (QMP_MAX_LINE + QMP_OUTBUF_MAX) = 2.5 MiB.
+ */
+#define QMP_OUTBUF_MAX (256 * 1024)
+
+/*
+ * Events queued between an emitter (any thread) and the QMP thread.  The
+ * QMP thread drains the queue every time it wakes, so this only fills if
+ * it is stuck; further events are dropped and counted.
+ */
+#define QMP_EVENT_QUEUE_MAX 256
+
+struct qmp_server;
+
+/*
+ * Start the server thread listening on spec:
+ *   unix:PATH     a unix socket, created mode 0600.  A stale socket file
+ *                 (nobody accepts on it) is replaced; a live one is an
+ *                 error; any other kind of file at PATH is an error and is
+ *                 left alone.  The file is removed by qmp_server_stop().
+ *   tcp:HOST:PORT a TCP socket (meant for loopback; there is no
+ *                 authentication).  PORT 0 picks a free port, see
+ *                 qmp_server_tcp_port().  HOST may be [IPv6].
+ *   PATH          (containing a '/') same as unix:PATH.
+ * be is copied.  Returns 0, or -errno with a message in err.
+ */
+int qmp_server_start(const char *spec, const struct qmp_backend *be, struct qmp_server **out,
+		     char *err, size_t errlen);
+
+/*
+ * Send event name with data (consumed; NULL for none) to every client in
+ * command mode.  Thread-safe, never blocks for long (it takes a mutex for a
+ * list append), callable from a backend callback.  A NULL server is fine
+ * (the event is dropped).  Must not race with qmp_server_stop().
+ * Returns 0, or -ENOMEM / -ENOSPC (queue full: dropped).
+ */
+int qmp_server_emit_event(struct qmp_server *srv, const char *name, json_object *data);
+
+/*
+ * Stop the thread: deliver queued events, give clients a moment
+ * (QMP_STOP_FLUSH_MS) to read what is pending, close every connection,
+ * remove the unix socket file, free srv.  NULL is fine.
+ */
+void qmp_server_stop(struct qmp_server *srv);
+
+/* The TCP port actually bound (useful with tcp:HOST:0), or -1 for a unix socket. */
+int qmp_server_tcp_port(const struct qmp_server *srv);
+
+/* Events dropped because the queue was full (for diagnostics and tests). */
+uint64_t qmp_server_dropped_events(struct qmp_server *srv);
+
+#endif /* QMP_H */

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app: the main thread's life.  Builds the VM and its helpers (controller,
+ * stats stream, control socket), runs it until a stop request, a signal or
+ * the end of --duration, then tears everything down in reverse order.
+ */
+#include "vmm/app.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "dirtylimit/dl_ctrl.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+#include "vmm/vm_qmp.h"
+
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, VMM_SIG_STOP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Wait for a signal, a stop request or the deadline (0 = none). */
+static void wait_for_stop(struct vm *vm, const sigset_t *set, uint64_t deadline)
+{
+	while (!atomic_load(&vm->stopping)) {
+		struct timespec ts = {1, 0};
+		siginfo_t si;
+		int sig;
+
+		if (deadline) {
+			uint64_t now = vmm_now_ns();
+
+			if (now >= deadline) {
+				vm_request_stop(vm, 0, VM_STOP_DURATION, "--duration elapsed");
+				break;
+			}
+			if (deadline - now < 1000000000ull) {
+				ts.tv_sec = 0;
+				ts.tv_nsec = (long)(deadline - now);
+			}
+		}
+		sig = sigtimedwait(set, &si, &ts);
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+			char msg[64];
+
+			snprintf(msg, sizeof(msg), "stopped by %s", strsignal(sig));
+			vm_request_stop(vm, 0, VM_STOP_SIGNAL, msg);
+		}
+	}
+}
+
+static void print_summary(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		struct stress_cpu_stats gs;
+		bool have = vm_guest_stats(vm, i, &gs) == 0;
+
+		vmm_log("vCPU %d: %llu pages harvested, %llu guest pages written, %llu errors, "
+			"%llu exits, %llu ring-full exits",
+			i, (unsigned long long)atomic_load(&v->dirty.pages),
+			have ? (unsigned long long)gs.pages_written : 0ull,
+			have ? (unsigned long long)gs.errors : 0ull,
+			(unsigned long long)atomic_load(&v->exits),
+			(unsigned long long)atomic_load(&v->ring_full_exits));
+	}
+}
+
+int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_len)
+{
+	struct vm_params p = {
+		.mem_size = cfg->mem_size,
+		.ncpus = (int)cfg->ncpus,
+		.ring_entries = cfg->dirty_ring_size,
+		.kernel = kernel,
+		.kernel_len = kernel_len,
+		.append = cfg->append,
+		.harvester = cfg->harvester == CLI_HARVESTER_SIMPLE ? VM_HARVEST_SIMPLE
+								   : VM_HARVEST_SELF,
+		.harvest_delay_us = cfg->harvest_delay_us,
+		.tick_ns = (uint64_t)cfg->tick_us * 1000ull,
+		.console_fd = 1,
+	};
+	static struct vm vm; /* large; owned by the main thread for the whole run */
+	struct dl_ctrl ctl;
+	struct vm_qmp *qmp = NULL;
+	char err[512];
+	sigset_t set;
+	uint64_t deadline = 0;
+	bool ctl_started = false;
+	int r, status;
+
+	block_signals(&set);
+	r = vm_create(&vm, &p, err, sizeof(err));
+	if (r < 0) {
+		vmm_log("%s", err);
+		vm_destroy(&vm);
+		return r == -EINVAL || r == -ENOEXEC || r == -E2BIG ? 2 : 1;
+	}
+	for (unsigned i = 0; i < cfg->ncpus; i++)
+		if (cfg->dirty_limit_mib[i])
+			dl_vcpu_set_limit(&vm.vcpus[i].dl, dl_mib_to_pages(cfg->dirty_limit_mib[i]));
+
+	r = dl_ctrl_start(&ctl, &vm, cfg->dirty_limit_period_ms, cfg->stats_path,
+			  cfg->stats_interval_ms, err, sizeof(err));
+	if (r < 0)
+		goto fail;
+	ctl_started = true;
+	if (cfg->qmp.kind != CLI_QMP_NONE) {
+		r = vm_qmp_start(&qmp, &vm, &ctl, &cfg->qmp, err, sizeof(err));
+		if (r < 0)
+			goto fail;
+	}
+	r = vm_start(&vm, err, sizeof(err));
+	if (r < 0)
+		goto fail;
+	if (cfg->duration_ns)
+		deadline = vmm_now_ns() + cfg->duration_ns;
+	wait_for_stop(&vm, &set, deadline);
+	vm_join(&vm);
+	goto out;
+
+fail:
+	vmm_log("%s", err);
+	vm_request_stop(&vm, 1, VM_STOP_ERROR, err);
+	vm_join(&vm);
+out:
+	if (qmp)
+		vm_qmp_stop(qmp, &vm);
+	if (ctl_started)
+		dl_ctrl_stop(&ctl);
+	status = vm.exit_status;
+	if (vm.stop_reason != VM_STOP_SIGNAL && vm.stop_reason != VM_STOP_DURATION &&
+	    vm.stop_msg[0])
+		vmm_log("%s", vm.stop_msg);
+	print_summary(&vm);
+	vm_destroy(&vm);
+	return status;
+}

@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: MIT
+/* Command-line parsing: see cli.h. */
+#include "vmm/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm/size.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Values of the long-only options (above any character). */
+enum {
+	OPT_DIRTY_RING_SIZE = 256,
+	OPT_DIRTY_LIMIT,
+	OPT_DIRTY_LIMIT_PERIOD,
+	OPT_QMP,
+	OPT_STATS,
+	OPT_STATS_INTERVAL,
+	OPT_X_HARVESTER,
+	OPT_X_HARVEST_DELAY_US,
+	OPT_X_TICK_US,
+};
+
+static const struct option long_options[] = {
+	{"mem", required_argument, NULL, 'm'},
+	{"cpus", required_argument, NULL, 'c'},
+	{"kernel", required_argument, NULL, 'k'},
+	{"append", required_argument, NULL, 'a'},
+	{"duration", required_argument, NULL, 'd'},
+	{"dirty-ring-size", required_argument, NULL, OPT_DIRTY_RING_SIZE},
+	{"dirty-limit", required_argument, NULL, OPT_DIRTY_LIMIT},
+	{"dirty-limit-period", required_argument, NULL, OPT_DIRTY_LIMIT_PERIOD},
+	{"qmp", required_argument, NULL, OPT_QMP},
+	{"stats", required_argument, NULL, OPT_STATS},
+	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+	{"x-harvester", required_argument, NULL, OPT_X_HARVESTER},
+	{"x-harvest-delay-us", required_argument, NULL, OPT_X_HARVEST_DELAY_US},
+	{"x-tick-us", required_argument, NULL, OPT_X_TICK_US},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Leading ':' so that a missing argument is reported as ':' (not '?'). */
+static const char short_options[] = ":m:c:k:a:d:hV";
+
+static const char usage_text[] =
+	"Usage: vmm [OPTIONS]\n"
+	"\n"
+	"Run a Multiboot kernel (by default the bundled stress kernel) in a minimal\n"
+	"KVM virtual machine, with per-vCPU dirty-rate measurement and limiting.\n"
+	"\n"
+	"Machine:\n"
+	"  -m, --mem SIZE             guest RAM, " STR(CLI_MEM_MIN_MIB) "M.." STR(CLI_MEM_MAX_TIB) "T (default " STR(CLI_DEFAULT_MEM_MIB) "M);\n"
+	"                             suffixes K, M, G, T are powers of 1024 (\"2G\",\n"
+	"                             \"2GiB\"), a bare number is MiB\n"
+	"  -c, --cpus N               vCPUs, 1.." STR(CLI_CPUS_MAX) " (default " STR(CLI_DEFAULT_CPUS) ")\n"
+	"  -k, --kernel FILE          Multiboot ELF kernel (default: the bundled stress kernel)\n"
+	"  -a, --append ARGS          kernel command line, at most " STR(CLI_APPEND_MAX) " bytes (default: empty)\n"
+	"  -d, --duration SECONDS     stop the guest after this long, fractions allowed\n"
+	"                             (default: run until interrupted)\n"
+	"\n"
+	"Dirty tracking and limiting:\n"
+	"      --dirty-ring-size N    dirty ring entries per vCPU, a power of two,\n"
+	"                             " STR(CLI_DIRTY_RING_MIN) ".." STR(CLI_DIRTY_RING_MAX) " (default " STR(CLI_DEFAULT_DIRTY_RING) ")\n"
+	"      --dirty-limit SPEC     cap the dirty rate, in MiB/s (2^20 bytes per second):\n"
+	"                             MIB_PER_S for every vCPU, or CPU=MIB_PER_S[,CPU=MIB_PER_S...]\n"
+	"                             for some; 0 means no limit (default: no limit); when\n"
+	"                             given more than once, later settings win\n"
+	"      --dirty-limit-period MS\n"
+	"                             limiter period, " STR(CLI_DIRTY_LIMIT_PERIOD_MIN_MS) ".." STR(CLI_DIRTY_LIMIT_PERIOD_MAX_MS) " (default " STR(CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS) ")\n"
+	"\n"
+	"Monitoring and control:\n"
+	"      --qmp ADDR             QMP control socket: unix:PATH or tcp:HOST:PORT\n"
+	"                             (default: none)\n"
+	"      --stats FILE           write statistics to FILE, \"-\" for standard output\n"
+	"                             (default: none)\n"
+	"      --stats-interval MS    time between two statistics records, " STR(CLI_STATS_INTERVAL_MIN_MS) ".." STR(CLI_STATS_INTERVAL_MAX_MS) "\n"
+	"                             (default " STR(CLI_DEFAULT_STATS_INTERVAL_MS) ")\n"
+	"\n"
+	"Testing (not a stable interface):\n"
+	"      --x-harvester self|simple\n"
+	"                             who harvests the dirty rings (default self)\n"
+	"      --x-harvest-delay-us N artificial delay per harvest, 0.." STR(CLI_HARVEST_DELAY_MAX_US) " (default 0)\n"
+	"      --x-tick-us N          harvest tick, 0 or " STR(CLI_TICK_MIN_US) ".." STR(CLI_TICK_MAX_US) " (default 0: automatic)\n"
+	"\n"
+	"  -h, --help                 show this help and exit\n"
+	"  -V, --version              show the version and exit\n";
+
+const char *cli_usage(void)
+{
+	return usage_text;
+}
+
+void cli_defaults(struct vmm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_size = (uint64_t)CLI_DEFAULT_MEM_MIB << 20;
+	cfg->ncpus = CLI_DEFAULT_CPUS;
+	cfg->kernel = NULL;
+	cfg->append = "";
+	cfg->duration_ns = 0;
+	cfg->dirty_ring_size = CLI_DEFAULT_DIRTY_RING;
+	cfg->dirty_limit_period_ms = CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS;
+	cfg->qmp.kind = CLI_QMP_NONE;
+	cfg->stats_path = NULL;
+	cfg->stats_interval_ms = CLI_DEFAULT_STATS_INTERVAL_MS;
+	cfg->harvester = CLI_HARVESTER_SELF;
+	cfg->harvest_delay_us = 0;
+	cfg->tick_us = 0;
+}
+
+/* Strict decimal: digits only, no sign, no spaces.  -EINVAL or -ERANGE. */
+static int parse_u64(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	if (end)
+		*end = p;
+	else if (*p)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* A whole number in [min, max] for option @opt. */
+static int parse_ranged(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out,
+			char *err, size_t errlen)
+{
+	uint64_t v;
+	int r = parse_u64(s, NULL, &v);
+
+	if (r == -EINVAL) {
+		snprintf(err, errlen, "%s: \"%s\" is not a whole number", opt, s);
+		return r;
+	}
+	if (r < 0 || v < min || v > max) {
+		snprintf(err, errlen, "%s must be between %llu and %llu, not %s", opt,
+			 (unsigned long long)min, (unsigned long long)max, s);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_unsigned(const char *opt, const char *s, unsigned min, unsigned max,
+			  unsigned *out, char *err, size_t errlen)
+{
+	uint64_t v;
+	int r = parse_ranged(opt, s, min, max, &v, err, errlen);
+
+	if (r == 0)
+		*out = (unsigned)v;
+	return r;
+}
+
+static int parse_mem(const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	char why[256];
+	uint64_t v;
+	int r = size_parse(s, SIZE_UNIT_MIB, &v, why, sizeof(why));
+
+	if (r < 0) {
+		snprintf(err, errlen, "--mem: %s", why);
+		return r;
+	}
+	if (v == 0) {
+		snprintf(err, errlen, "--mem must not be zero");
+		return -EINVAL;
+	}
+	if (v < CLI_MEM_MIN) {
+		snprintf(err, errlen,
+			 "--mem %s is below the minimum of " STR(CLI_MEM_MIN_MIB) "M (the kernel is loaded at 1 MiB)",
+			 s);
+		return -ERANGE;
+	}
+	if (v > CLI_MEM_MAX) {
+		snprintf(err, errlen, "--mem %s is above the maximum of " STR(CLI_MEM_MAX_TIB) "T", s);
+		return -ERANGE;
+	}
+	if (v % CLI_MEM_ALIGN) {
+		snprintf(err, errlen, "--mem %s is not a whole number of 4 KiB pages", s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* SECONDS[.FRACTION] into nanoseconds; must be positive. */
+static int parse_duration(const char *s, uint64_t *out_ns, char *err, size_t errlen)
+{
+	const uint64_t ns_per_s = 1000000000ull;
+	uint64_t secs = 0, frac = 0, scale = ns_per_s;
+	const char *p = s;
+	int digits = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		if (secs > CLI_DURATION_MAX_S)
+			break;
+		secs = secs * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p >= '0' && *p <= '9')
+		goto range;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+			/* Digits below a nanosecond are dropped. */
+			if (scale >= 10) {
+				scale /= 10;
+				frac += (uint64_t)(*p - '0') * scale;
+			}
+		}
+	}
+	if (!digits || *p) {
+		snprintf(err, errlen, "--duration: \"%s\" is not a number of seconds (e.g. 10 or 2.5)",
+			 s);
+		return -EINVAL;
+	}
+	if (secs > CLI_DURATION_MAX_S)
+		goto range;
+	if (secs == 0 && frac == 0) {
+		snprintf(err, errlen,
+			 "--duration must be positive (leave it out to run until interrupted)");
+		return -EINVAL;
+	}
+	*out_ns = secs * ns_per_s + frac;
+	return 0;
+range:
+	snprintf(err, errlen, "--duration %s is too long: the limit is " STR(CLI_DURATION_MAX_S) " seconds",
+		 s);
+	return -ERANGE;
+}
+
+static int parse_ring_size(const char *s, uint32_t *out, char *err, size_t errlen)
+{
+	uint64_t v;
+	int r = parse_ranged("--dirty-ring-size", s, CLI_DIRTY_RING_MIN, CLI_DIRTY_RING_MAX, &v,
+			     err, errlen);
+
+	if (r < 0)
+		return r;
+	if (v & (v - 1)) {
+		snprintf(err, errlen, "--dirty-ring-size must be a power of two, not %s", s);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_rate(const char *spec, const char *s, const char **end, uint64_t *out, char *err,
+		      size_t errlen)
+{
+	int r = parse_u64(s, end, out);
+
+	if (r == 0 && *out > CLI_DIRTY_LIMIT_MAX_MIB)
+		r = -ERANGE;
+	if (r == -ERANGE)
+		snprintf(err, errlen,
+			 "--dirty-limit %s: a rate is at most " STR(CLI_DIRTY_LIMIT_MAX_MIB) " MiB/s",
+			 spec);
+	else if (r < 0)
+		snprintf(err, errlen,
+			 "--dirty-limit %s: expected MIB_PER_S or CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
+			 spec);
+	return r;
+}
+
+/*
+ * --dirty-limit SPEC into cfg->dirty_limit_mib.  *@ncpus_needed is raised
+ * to one more than the highest vCPU named, checked against --cpus once every
+ * option is known.
+ */
+static int parse_dirty_limit(const char *spec, struct vmm_config *cfg, unsigned *ncpus_needed,
+			     char *err, size_t errlen)
+{
+	bool seen[STRESS_MAX_CPUS] = {false};
+	uint64_t lim[STRESS_MAX_CPUS];
+	const char *p = spec;
+	uint64_t rate;
+	int r;
+
+	if (!strchr(spec, '=')) {
+		r = parse_rate(spec, spec, NULL, &rate, err, errlen);
+		if (r < 0)
+			return r;
+		for (unsigned i = 0; i < STRESS_MAX_CPUS; i++)
+			cfg->dirty_limit_mib[i] = rate;
+		return 0;
+	}
+
+	/* Per-vCPU list: apply only once all of it parsed. */
+	memcpy(lim, cfg->dirty_limit_mib, sizeof(lim));
+	for (;;) {
+		uint64_t cpu;
+
+		r = parse_u64(p, &p, &cpu);
+		if (r == -EINVAL || (r == 0 && *p != '=')) {
+			snprintf(err, errlen,
+				 "--dirty-limit %s: expected MIB_PER_S or "
+				 "CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
+				 spec);
+			return -EINVAL;
+		}
+		if (r < 0 || cpu >= STRESS_MAX_CPUS) {
+			snprintf(err, errlen,
+				 "--dirty-limit %s: vCPU indices must be below " STR(CLI_CPUS_MAX),
+				 spec);
+			return -ERANGE;
+		}
+		if (seen[cpu]) {
+			snprintf(err, errlen, "--dirty-limit %s: vCPU %u is given twice", spec,
+				 (unsigned)cpu);
+			return -EINVAL;
+		}
+		seen[cpu] = true;
+		r = parse_rate(spec, p + 1, &p, &rate, err, errlen);
+		if (r < 0)
+			return r;
+		lim[cpu] = rate;
+		if (cpu + 1 > *ncpus_needed)
+			*ncpus_needed = (unsigned)cpu + 1;
+		if (!*p)
+			break;
+		if (*p != ',') {
+			snprintf(err, errlen,
+				 "--dirty-limit %s: expected MIB_PER_S or "
+				 "CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
+				 spec);
+			return -EINVAL;
+		}
+		p++;
+	}
+	memcpy(cfg->dirty_limit_mib, lim, sizeof(lim));
+	return 0;
+}
+
+static int parse_qmp(const char *s, struct cli_qmp_addr *q, char *err, size_t errlen)
+{
+	const char *host, *host_end, *port;
+	uint64_t v;
+
+	if (!strncmp(s, "unix:", 5)) {
+		const char *path = s + 5;
+
+		if (!*path) {
+			snprintf(err, errlen, "--qmp %s: the socket path is empty", s);
+			return -EINVAL;
+		}
+		if (strlen(path) >= sizeof(q->path)) {
+			snprintf(err, errlen,
+				 "--qmp: the socket path is %zu bytes long; a Unix socket path has at most %zu",
+				 strlen(path), sizeof(q->path) - 1);
+			return -ENAMETOOLONG;
+		}
+		memset(q, 0, sizeof(*q));
+		q->kind = CLI_QMP_UNIX;
+		strcpy(q->path, path);
+		return 0;
+	}
+	if (strncmp(s, "tcp:", 4)) {
+		snprintf(err, errlen, "--qmp %s: expected unix:PATH or tcp:HOST:PORT", s);
+		return -EINVAL;
+	}
+
+	host = s + 4;
+	if (*host == '[') {
+		host++;
+		host_end = strchr(host, ']');
+		if (!host_end || host_end[1] != ':') {
+			snprintf(err, errlen, "--qmp %s: expected tcp:[ADDRESS]:PORT", s);
+			return -EINVAL;
+		}
+		port = host_end + 2;
+	} else {
+		host_end = strrchr(host, ':');
+		if (!host_end) {
+			snprintf(err, errlen, "--qmp %s: expected tcp:HOST:PORT", s);
+			return -EINVAL;
+		}
+		if (memchr(host, ':', (size_t)(host_end - host))) {
+			snprintf(err, errlen,
+				 "--qmp %s: put an IPv6 address in brackets, as in tcp:[::1]:4444", s);
+			return -EINVAL;
+		}
+		port = host_end + 1;
+	}
+	if (host_end == host) {
+		snprintf(err, errlen, "--qmp %s: the host is empty (e.g. tcp:127.0.0.1:4444)", s);
+		return -EINVAL;
+	}
+	if ((size_t)(host_end - host) >= sizeof(q->host)) {
+		snprintf(err, errlen, "--qmp: the host name is longer than %zu bytes",
+			 sizeof(q->host) - 1);
+		return -ENAMETOOLONG;
+	}
+	if (parse_u64(port, NULL, &v) < 0 || v < 1 || v > 65535) {
+		snprintf(err, errlen, "--qmp %s: the port must be a number from 1 to 65535", s);
+		return -EINVAL;
+	}
+	memset(q, 0, sizeof(*q));
+	q->kind = CLI_QMP_TCP;
+	memcpy(q->host, host, (size_t)(host_end - host));
+	q->port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_harvester(const char *s, enum cli_harvester *out, char *err, size_t errlen)
+{
+	if (!strcmp(s, "self")) {
+		*out = CLI_HARVESTER_SELF;
+	} else if (!strcmp(s, "simple")) {
+		*out = CLI_HARVESTER_SIMPLE;
+	} else {
+		snprintf(err, errlen, "--x-harvester: \"%s\" is neither self nor simple", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The option word as typed, without any "=value", for messages. */
+static void option_word(const char *word, char *buf, size_t len)
+{
+	size_t n = strcspn(word, "=");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, word, n);
+	buf[n] = '\0';
+}
+
+/* How many long options start with @prefix. */
+static unsigned prefix_matches(const char *prefix)
+{
+	unsigned n = 0;
+
+	for (const struct option *o = long_options; o->name; o++)
+		n += !strncmp(o->name, prefix, strlen(prefix));
+	return n;
+}
+
+/* Report a getopt error ('?' or ':'), naming the word that failed. */
+static int getopt_error(int c, char **argv, char *err, size_t errlen)
+{
+	/* The failing long option (or a missing argument) is the last word getopt consumed. */
+	const char *word = argv[optind - 1];
+	bool is_long = !strncmp(word, "--", 2);
+	/* Only --help and --version take no argument, and their values are short options. */
+	bool known = optopt > 0 && optopt < 256 && optopt != ':' && strchr(short_options, optopt);
+	char name[64];
+
+	option_word(word, name, sizeof(name));
+	if (c == ':') {
+		if (is_long)
+			snprintf(err, errlen, "option %s needs an argument", name);
+		else
+			snprintf(err, errlen, "option -%c needs an argument", optopt);
+	} else if (optopt == 0 && is_long && prefix_matches(name + 2) > 1) {
+		snprintf(err, errlen, "option %s is ambiguous (see --help)", name);
+	} else if (optopt == 0) {
+		snprintf(err, errlen, "unknown option %s (see --help)", name);
+	} else if (known) {
+		snprintf(err, errlen, "option %s takes no argument", name);
+	} else {
+		snprintf(err, errlen, "unknown option -%c (see --help)", optopt);
+	}
+	return -EINVAL;
+}
+
+int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t errlen)
+{
+	unsigned ncpus_needed = 0;
+	uint64_t v;
+	int c, r = 0;
+
+	cli_defaults(cfg);
+	/* optind = 0 makes glibc reinitialise getopt completely. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			r = parse_mem(optarg, &cfg->mem_size, err, errlen);
+			break;
+		case 'c':
+			r = parse_unsigned("--cpus", optarg, 1, CLI_CPUS_MAX, &cfg->ncpus, err,
+					   errlen);
+			break;
+		case 'k':
+			if (!*optarg) {
+				snprintf(err, errlen, "--kernel: the file name is empty");
+				r = -EINVAL;
+			}
+			cfg->kernel = optarg;
+			break;
+		case 'a':
+			if (strlen(optarg) > CLI_APPEND_MAX) {
+				snprintf(err, errlen,
+					 "--append is %zu bytes long; the limit is " STR(CLI_APPEND_MAX) " bytes",
+					 strlen(optarg));
+				r = -E2BIG;
+			}
+			cfg->append = optarg;
+			break;
+		case 'd':
+			r = parse_duration(optarg, &cfg->duration_ns, err, errlen);
+			break;
+		case OPT_DIRTY_RING_SIZE:
+			r = parse_ring_size(optarg, &cfg->dirty_ring_size, err, errlen);
+			break;
+		case OPT_DIRTY_LIMIT:
+			r = parse_dirty_limit(optarg, cfg, &ncpus_needed, err, errlen);
+			break;
+		case OPT_DIRTY_LIMIT_PERIOD:
+			r = parse_unsigned("--dirty-limit-period", optarg,
+					   CLI_DIRTY_LIMIT_PERIOD_MIN_MS, CLI_DIRTY_LIMIT_PERIOD_MAX_MS,
+					   &cfg->dirty_limit_period_ms, err, errlen);
+			break;
+		case OPT_QMP:
+			r = parse_qmp(optarg, &cfg->qmp, err, errlen);
+			break;
+		case OPT_STATS:
+			if (!*optarg) {
+				snprintf(err, errlen,
+					 "--stats: the file name is empty (use - for standard output)");
+				r = -EINVAL;
+			}
+			cfg->stats_path = optarg;
+			break;
+		case OPT_STATS_INTERVAL:
+			r = parse_unsigned("--stats-interval", optarg, CLI_STATS_INTERVAL_MIN_MS,
+					   CLI_STATS_INTERVAL_MAX_MS, &cfg->stats_interval_ms, err,
+					   errlen);
+			break;
+		case OPT_X_HARVESTER:
+			r = parse_harvester(optarg, &cfg->harvester, err, errlen);
+			break;
+		case OPT_X_HARVEST_DELAY_US:
+			r = parse_unsigned("--x-harvest-delay-us", optarg, 0, CLI_HARVEST_DELAY_MAX_US,
+					   &cfg->harvest_delay_us, err, errlen);
+			break;
+		case OPT_X_TICK_US:
+			r = parse_ranged("--x-tick-us", optarg, 0, CLI_TICK_MAX_US, &v, err, errlen);
+			if (r == 0 && v != 0 && v < CLI_TICK_MIN_US) {
+				snprintf(err, errlen,
+					 "--x-tick-us must be 0 (automatic) or between " STR(CLI_TICK_MIN_US) " and " STR(CLI_TICK_MAX_US) ", not %s",
+					 optarg);
+				r = -ERANGE;
+			}
+			if (r == 0)
+				cfg->tick_us = (unsigned)v;
+			break;
+		case 'h':
+			return CLI_HELP;
+		case 'V':
+			return CLI_VERSION;
+		default:
+			return getopt_error(c, argv, err, errlen);
+		}
+		if (r < 0)
+			return r;
+	}
+
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\" (vmm takes options only; see --help)",
+			 argv[optind]);
+		return -EINVAL;
+	}
+	if (ncpus_needed > cfg->ncpus) {
+		snprintf(err, errlen,
+			 "--dirty-limit names vCPU %u, but there %s only %u (--cpus; vCPUs are numbered from 0)",
+			 ncpus_needed - 1, cfg->ncpus == 1 ? "is" : "are", cfg->ncpus);
+		return -EINVAL;
+	}
+	for (unsigned i = cfg->ncpus; i < STRESS_MAX_CPUS; i++)
+		cfg->dirty_limit_mib[i] = 0;
+	return 0;
+}

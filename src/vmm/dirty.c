@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/dirty.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int dirty_tracker_init(struct dirty_tracker *t, struct kvm_vm *vm)
+{
+	memset(t, 0, sizeof(*t));
+	t->vm = vm;
+	return 0;
+}
+
+void dirty_tracker_destroy(struct dirty_tracker *t)
+{
+	for (int i = 0; i < t->nslots; i++)
+		free((void *)t->slots[i].bitmap);
+	t->nslots = 0;
+}
+
+int dirty_tracker_add_slot(struct dirty_tracker *t, uint32_t id, uint64_t gpa, uint64_t npages)
+{
+	struct dirty_slot *s;
+	size_t words = (npages + 63) / 64;
+
+	if (t->nslots >= DIRTY_MAX_SLOTS)
+		return -ENOSPC;
+	s = &t->slots[t->nslots];
+	s->bitmap = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!s->bitmap)
+		return -ENOMEM;
+	s->id = id;
+	s->gpa = gpa;
+	s->npages = npages;
+	t->nslots++;
+	return 0;
+}
+
+bool dirty_mark(struct dirty_tracker *t, uint32_t slot, uint64_t offset)
+{
+	for (int i = 0; i < t->nslots; i++) {
+		struct dirty_slot *s = &t->slots[i];
+
+		if (s->id != slot)
+			continue;
+		if (offset >= s->npages)
+			return false;
+		atomic_fetch_or_explicit(&s->bitmap[offset / 64], 1ull << (offset % 64),
+					 memory_order_relaxed);
+		return true;
+	}
+	return false;
+}
+
+uint64_t dirty_take_bitmap(struct dirty_tracker *t, int slot_index, uint64_t *dst, size_t words)
+{
+	struct dirty_slot *s;
+	size_t n;
+	uint64_t count = 0;
+
+	if (slot_index < 0 || slot_index >= t->nslots)
+		return 0;
+	s = &t->slots[slot_index];
+	n = (s->npages + 63) / 64;
+	if (words < n)
+		n = words;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t w = atomic_exchange_explicit(&s->bitmap[i], 0, memory_order_acq_rel);
+
+		dst[i] = w;
+		count += (uint64_t)__builtin_popcountll(w);
+	}
+	return count;
+}
+
+void dirty_vcpu_init(struct dirty_vcpu *d, int index, struct kvm_dirty_gfn *gfns, uint32_t entries)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->index = index;
+	kvm_ring_init(&d->ring, gfns, entries);
+}
+
+void dirty_vcpu_destroy(struct dirty_vcpu *d)
+{
+	pthread_mutex_destroy(&d->lock);
+}
+
+static bool mark_cb(uint32_t slot, uint64_t offset, void *opaque)
+{
+	return dirty_mark(opaque, slot, offset);
+}
+
+int64_t dirty_vcpu_harvest(struct dirty_tracker *t, struct dirty_vcpu *d, int *reset_out)
+{
+	struct kvm_ring_result res;
+	uint64_t t0 = mono_ns();
+	int reset = 0;
+
+	pthread_mutex_lock(&d->lock);
+	res = kvm_ring_harvest(&d->ring, d->ring.entries, mark_cb, t);
+	if (t->delay_us)
+		usleep(t->delay_us);
+	if (res.harvested) {
+		/* api.rst: reset after harvesting, before reading page contents. */
+		reset = kvm_vm_reset_dirty_rings(t->vm);
+		atomic_fetch_add_explicit(&t->resets, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->pages, res.harvested, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->harvests, 1, memory_order_relaxed);
+		if (res.harvested > atomic_load_explicit(&d->max_batch, memory_order_relaxed))
+			atomic_store_explicit(&d->max_batch, res.harvested, memory_order_relaxed);
+	}
+	if (res.rejected)
+		atomic_fetch_add_explicit(&t->rejected, res.rejected, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->harvest_ns, mono_ns() - t0, memory_order_relaxed);
+	pthread_mutex_unlock(&d->lock);
+	if (reset_out)
+		*reset_out = reset;
+	if (reset < 0)
+		return reset;
+	return res.harvested;
+}

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/* vm: lifecycle of the virtual machine and the pause protocol. */
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm/boot_vm.h"
+#include "vmm/log.h"
+
+/* Four entries a quarter of the ring: harvest well before it can fill. */
+#define VM_TICK_RING_FRACTION 4
+/*
+ * The fastest a vCPU dirties pages on our hosts is about 450k pages/s
+ * (host-kvm.md); real hardware with PML reaches a few million.  We size the
+ * tick for 1M pages/s so both have room.
+ */
+#define VM_MAX_DIRTY_PAGES_PER_S 1000000ull
+/* Bounds of the automatic tick: a kick costs ~10 us, so 1 ms is 1% at most. */
+#define VM_TICK_MIN_NS 1000000ull
+#define VM_TICK_MAX_NS 10000000ull
+/* The baseline harvester's period (the "simplest possible harvester"). */
+#define VM_SIMPLE_HARVEST_NS 1000000ull
+
+static uint64_t auto_tick_ns(uint32_t ring_entries)
+{
+	uint64_t ns = (uint64_t)ring_entries / VM_TICK_RING_FRACTION * 1000000000ull /
+		      VM_MAX_DIRTY_PAGES_PER_S;
+
+	if (ns < VM_TICK_MIN_NS)
+		ns = VM_TICK_MIN_NS;
+	if (ns > VM_TICK_MAX_NS)
+		ns = VM_TICK_MAX_NS;
+	return ns;
+}
+
+static void *map_anon(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
+{
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->sys.fd = -1;
+	vm->kvm.fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&vm->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	dev_console_init(&vm->console, p->console_fd);
+	vm->main_thread = pthread_self();
+	vm->harvester = p->harvester;
+	vm->ncpus = p->ncpus;
+	vm->ram_size = p->mem_size;
+	vm->tick_ns = p->tick_ns ? p->tick_ns : auto_tick_ns(p->ring_entries);
+
+	r = kvm_open(&vm->sys, "/dev/kvm", err, errlen);
+	if (r < 0)
+		return r;
+	if (p->ncpus > vm->sys.max_vcpus) {
+		snprintf(err, errlen, "--cpus %d is more than this KVM allows (%d)", p->ncpus,
+			 vm->sys.max_vcpus);
+		return -EINVAL;
+	}
+	r = kvm_vm_create(&vm->kvm, &vm->sys, err, errlen);
+	if (r < 0)
+		return r;
+	r = kvm_vm_enable_dirty_ring(&vm->kvm, p->ring_entries, err, errlen);
+	if (r < 0)
+		return r;
+
+	vm->ram = map_anon(p->mem_size);
+	if (!vm->ram) {
+		snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
+			 (unsigned long long)(p->mem_size >> 20), strerror(errno));
+		return -ENOMEM;
+	}
+	vm->stats_gpa = boot_stats_gpa(p->mem_size);
+	vm->stats_size = STRESS_STATS_SIZE;
+	vm->stats = map_anon(vm->stats_size);
+	if (!vm->stats) {
+		snprintf(err, errlen, "cannot map the stats device: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	r = kvm_vm_set_memslot(&vm->kvm, VM_SLOT_RAM, 0, p->mem_size, vm->ram, true, err, errlen);
+	if (r < 0)
+		return r;
+	r = kvm_vm_set_memslot(&vm->kvm, VM_SLOT_STATS, vm->stats_gpa, vm->stats_size, vm->stats,
+			       false, err, errlen);
+	if (r < 0)
+		return r;
+	dirty_tracker_init(&vm->dirty, &vm->kvm);
+	vm->dirty.delay_us = p->harvest_delay_us;
+	r = dirty_tracker_add_slot(&vm->dirty, VM_SLOT_RAM, 0, p->mem_size / 4096);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot allocate the dirty bitmap");
+		return r;
+	}
+
+	vm->vcpus = calloc((size_t)p->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	dl_params_default(&vm->dl_params);
+	vm->dl_params.tick_ns = vm->tick_ns;
+	for (int i = 0; i < p->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		v->index = i;
+		v->vm = vm;
+		v->kvm.fd = -1;
+		r = kvm_vcpu_create(&v->kvm, &vm->kvm, i, err, errlen);
+		if (r < 0)
+			return r;
+		r = kvm_vcpu_set_cpuid(&v->kvm, &vm->sys, err, errlen);
+		if (r < 0)
+			return r;
+		dirty_vcpu_init(&v->dirty, i, v->kvm.ring, vm->kvm.ring_entries);
+		dl_vcpu_init(&v->dl, &vm->dl_params);
+		v->slice_ns = vm->tick_ns;
+	}
+	return boot_vm(vm, p, err, errlen);
+}
+
+static void *simple_harvester(void *arg)
+{
+	struct vm *vm = arg;
+	struct timespec ts = {0, (long)VM_SIMPLE_HARVEST_NS};
+
+	while (!atomic_load(&vm->stopping)) {
+		for (int i = 0; i < vm->ncpus; i++)
+			dirty_vcpu_harvest(&vm->dirty, &vm->vcpus[i].dirty, NULL);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+int vm_start(struct vm *vm, char *err, size_t errlen)
+{
+	sigset_t set;
+	int r;
+
+	/* Threads inherit this mask; vCPU threads unblock their kick signal. */
+	sigemptyset(&set);
+	sigaddset(&set, VMM_SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	r = vcpu_signals_init(err, errlen);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (r) {
+			snprintf(err, errlen, "cannot start vCPU thread %d: %s", i, strerror(r));
+			vm_request_stop(vm, 1, VM_STOP_ERROR, "thread start failed");
+			return -r;
+		}
+		v->thread_started = true;
+	}
+	if (vm->harvester == VM_HARVEST_SIMPLE) {
+		r = pthread_create(&vm->harvester_thread, NULL, simple_harvester, vm);
+		if (r) {
+			snprintf(err, errlen, "cannot start the harvester thread: %s", strerror(r));
+			vm_request_stop(vm, 1, VM_STOP_ERROR, "thread start failed");
+			return -r;
+		}
+		vm->harvester_started = true;
+	}
+	return 0;
+}
+
+void vm_kick(struct vm *vm, int cpu)
+{
+	struct vcpu *v = &vm->vcpus[cpu];
+
+	if (v->thread_started)
+		pthread_kill(v->thread, VMM_SIG_KICK);
+}
+
+void vm_request_stop(struct vm *vm, int status, enum vm_stop_reason reason, const char *msg)
+{
+	bool first;
+
+	pthread_mutex_lock(&vm->lock);
+	first = !atomic_load(&vm->stopping);
+	if (first) {
+		vm->exit_status = status;
+		vm->stop_reason = reason;
+		snprintf(vm->stop_msg, sizeof(vm->stop_msg), "%s", msg ? msg : "");
+		atomic_store(&vm->stopping, true);
+	}
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	if (!first)
+		return;
+	for (int i = 0; i < vm->ncpus; i++)
+		vm_kick(vm, i);
+	pthread_kill(vm->main_thread, VMM_SIG_STOP);
+}
+
+void vm_join(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->thread_started) {
+			pthread_join(v->thread, NULL);
+			v->thread_started = false;
+		}
+	}
+	if (vm->harvester_started) {
+		pthread_join(vm->harvester_thread, NULL);
+		vm->harvester_started = false;
+	}
+	dev_console_flush(&vm->console);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->vcpus) {
+		for (int i = 0; i < vm->ncpus; i++) {
+			struct vcpu *v = &vm->vcpus[i];
+
+			if (v->has_timer)
+				timer_delete(v->timer);
+			if (v->kvm.fd >= 0) {
+				dirty_vcpu_destroy(&v->dirty);
+				kvm_vcpu_destroy(&v->kvm);
+			}
+		}
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+	}
+	dirty_tracker_destroy(&vm->dirty);
+	if (vm->kvm.fd >= 0)
+		kvm_vm_destroy(&vm->kvm);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->stats)
+		munmap(vm->stats, vm->stats_size);
+	kvm_close(&vm->sys);
+	dev_console_destroy(&vm->console);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+}
+
+int vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->paused) {
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	vm->pause_req = true;
+	vm->paused = true;
+	pthread_cond_broadcast(&vm->cond); /* wake vCPUs sleeping a penalty */
+	pthread_mutex_unlock(&vm->lock);
+	for (int i = 0; i < vm->ncpus; i++)
+		vm_kick(vm, i);
+	pthread_mutex_lock(&vm->lock);
+	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+	if (vm->event_fn)
+		vm->event_fn(vm->event_opaque, "STOP", VM_STOP_NONE);
+	return atomic_load(&vm->stopping) ? -ESHUTDOWN : 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	bool was;
+
+	pthread_mutex_lock(&vm->lock);
+	was = vm->paused;
+	vm->pause_req = false;
+	vm->paused = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	if (was && vm->event_fn)
+		vm->event_fn(vm->event_opaque, "RESUME", VM_STOP_NONE);
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->lock);
+	p = vm->paused;
+	pthread_mutex_unlock(&vm->lock);
+	return p;
+}
+
+void vm_vcpu_halted(struct vm *vm, int cpu)
+{
+	bool all = true;
+
+	for (int i = 0; i < vm->ncpus; i++)
+		if (!atomic_load(&vm->vcpus[i].halted))
+			all = false;
+	if (all)
+		vm_request_stop(vm, 0, VM_STOP_GUEST_HALTED,
+				"every vCPU has halted with nothing to wake it");
+	(void)cpu;
+}
+
+void vm_guest_report(struct vm *vm, int cpu, uint32_t code)
+{
+	switch (code) {
+	case STRESS_REPORT_BOOTED:
+		atomic_store(&vm->booted, true);
+		break;
+	case STRESS_REPORT_CPU_ONLINE:
+		break;
+	case STRESS_REPORT_DATA_ERROR:
+		if (atomic_fetch_add(&vm->data_errors_reported, 1) == 0)
+			vmm_log("guest vCPU %d reports a memory self-check error", cpu);
+		break;
+	case STRESS_REPORT_PANIC:
+		vm_request_stop(vm, 1, VM_STOP_GUEST_CRASH, "the guest kernel panicked");
+		break;
+	default:
+		break;
+	}
+}
+
+int vm_guest_stats(struct vm *vm, int cpu, struct stress_cpu_stats *out)
+{
+	volatile struct stress_cpu_stats *s;
+
+	if (cpu < 0 || cpu >= STRESS_MAX_CPUS ||
+	    __atomic_load_n(&vm->stats->hdr.magic, __ATOMIC_ACQUIRE) != STRESS_STATS_MAGIC)
+		return -ENODATA;
+	s = &vm->stats->cpu[cpu];
+	out->pages_written = s->pages_written;
+	out->bytes_read = s->bytes_read;
+	out->passes = s->passes;
+	out->errors = s->errors;
+	out->tsc = s->tsc;
+	out->state = s->state;
+	out->role = s->role;
+	out->wss_base = s->wss_base;
+	out->wss_size = s->wss_size;
+	return 0;
+}
+
+const char *vm_stop_reason_name(enum vm_stop_reason r)
+{
+	switch (r) {
+	case VM_STOP_NONE:
+		return "none";
+	case VM_STOP_GUEST_POWEROFF:
+		return "guest-shutdown";
+	case VM_STOP_GUEST_HALTED:
+		return "guest-halted";
+	case VM_STOP_GUEST_CRASH:
+		return "guest-panic";
+	case VM_STOP_SIGNAL:
+		return "host-signal";
+	case VM_STOP_DURATION:
+		return "duration";
+	case VM_STOP_QMP_QUIT:
+		return "host-qmp-quit";
+	case VM_STOP_ERROR:
+		return "host-error";
+	}
+	return "unknown";
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/vm_qmp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dirtylimit/dl_ctrl.h"
+#include "qmp/qmp.h"
+#include "vmm/vm.h"
+
+struct vm_qmp {
+	struct vm *vm;
+	struct dl_ctrl *ctl;
+	struct qmp_server *srv;
+};
+
+static const char *be_status(void *o, bool *running)
+{
+	struct vm_qmp *q = o;
+
+	if (atomic_load(&q->vm->stopping)) {
+		*running = false;
+		return "shutdown";
+	}
+	*running = !vm_is_paused(q->vm);
+	return *running ? "running" : "paused";
+}
+
+static int be_stop(void *o, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+
+	if (vm_pause(q->vm) < 0) {
+		snprintf(err, errlen, "the VM is shutting down");
+		return -ESHUTDOWN;
+	}
+	return 0;
+}
+
+static int be_cont(void *o, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+
+	(void)err;
+	(void)errlen;
+	vm_resume(q->vm);
+	return 0;
+}
+
+static void be_quit(void *o)
+{
+	struct vm_qmp *q = o;
+
+	vm_request_stop(q->vm, 0, VM_STOP_QMP_QUIT, "quit by a QMP client");
+}
+
+static int be_cpus(void *o, struct qmp_cpu_info *out, int max)
+{
+	struct vm_qmp *q = o;
+	int n = q->vm->ncpus < max ? q->vm->ncpus : max;
+
+	for (int i = 0; i < n; i++) {
+		out[i].cpu_index = i;
+		out[i].thread_id = atomic_load(&q->vm->vcpus[i].tid);
+	}
+	return n;
+}
+
+static int be_calc(void *o, uint64_t ms, const char *mode, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+
+	(void)mode;
+	return dl_ctrl_calc_start(q->ctl, ms, err, errlen);
+}
+
+static int be_query_rate(void *o, struct qmp_dirty_rate *out)
+{
+	struct vm_qmp *q = o;
+	static const enum qmp_dirty_rate_status st[] = {
+		[DL_CALC_UNSTARTED] = QMP_DIRTY_RATE_UNSTARTED,
+		[DL_CALC_MEASURING] = QMP_DIRTY_RATE_MEASURING,
+		[DL_CALC_MEASURED] = QMP_DIRTY_RATE_MEASURED,
+	};
+	struct dl_calc *k = malloc(sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	dl_ctrl_calc_get(q->ctl, k);
+	out->status = st[k->status];
+	out->start_time = k->start_time;
+	out->calc_time_ms = (int64_t)k->calc_ms;
+	out->mode = "dirty-ring";
+	out->dirty_rate = (int64_t)k->total_mib;
+	out->nr_vcpus = k->status == DL_CALC_MEASURED ? q->vm->ncpus : 0;
+	for (int i = 0; i < out->nr_vcpus && i < QMP_MAX_VCPUS; i++) {
+		out->vcpu[i].id = i;
+		out->vcpu[i].dirty_rate = (int64_t)k->vcpu_mib[i];
+	}
+	free(k);
+	return 0;
+}
+
+static int be_guest_stats(void *o, struct qmp_guest_stats *out, int max)
+{
+	struct vm_qmp *q = o;
+	int n = q->vm->ncpus < max ? q->vm->ncpus : max;
+
+	for (int i = 0; i < n; i++) {
+		struct stress_cpu_stats gs;
+
+		if (vm_guest_stats(q->vm, i, &gs) < 0)
+			memset(&gs, 0, sizeof(gs));
+		out[i].cpu_index = i;
+		out[i].pages_written = gs.pages_written;
+		out[i].bytes_read = gs.bytes_read;
+		out[i].passes = gs.passes;
+		out[i].errors = gs.errors;
+	}
+	return n;
+}
+
+static int check_cpu(struct vm_qmp *q, int cpu, char *err, size_t errlen)
+{
+	if (cpu < -1 || cpu >= q->vm->ncpus) {
+		snprintf(err, errlen, "cpu-index %d is out of range (the VM has %d vCPUs)", cpu,
+			 q->vm->ncpus);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void set_limit(struct vm_qmp *q, int cpu, uint64_t pages)
+{
+	for (int i = 0; i < q->vm->ncpus; i++)
+		if (cpu < 0 || cpu == i)
+			dl_vcpu_set_limit(&q->vm->vcpus[i].dl, pages);
+}
+
+static int be_set_limit(void *o, int cpu, uint64_t mib, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+	int r = check_cpu(q, cpu, err, errlen);
+
+	if (r < 0)
+		return r;
+	/* QEMU: a dirty-rate of 0 is accepted; here it cancels the limit. */
+	set_limit(q, cpu, dl_mib_to_pages(mib));
+	return 0;
+}
+
+static int be_cancel_limit(void *o, int cpu, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+	int r = check_cpu(q, cpu, err, errlen);
+
+	if (r < 0)
+		return r;
+	set_limit(q, cpu, 0);
+	return 0;
+}
+
+static int be_query_limit(void *o, struct qmp_dirty_limit *out, int max)
+{
+	struct vm_qmp *q = o;
+	int n = 0;
+
+	for (int i = 0; i < q->vm->ncpus && n < max; i++) {
+		uint64_t lim = dl_vcpu_get_limit(&q->vm->vcpus[i].dl);
+
+		if (!lim)
+			continue;
+		out[n].cpu_index = i;
+		out[n].limit_rate = dl_pages_to_mib_floor(lim);
+		out[n].current_rate =
+			(uint64_t)(dl_ctrl_rate_mib(q->ctl, i, DL_CTRL_RATE_WINDOW_NS) + 0.5);
+		n++;
+	}
+	return n;
+}
+
+static void on_vm_event(void *opaque, const char *event, enum vm_stop_reason reason)
+{
+	struct vm_qmp *q = opaque;
+
+	(void)reason;
+	qmp_server_emit_event(q->srv, event, NULL);
+}
+
+int vm_qmp_start(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
+		 const struct cli_qmp_addr *addr, char *err, size_t errlen)
+{
+	struct qmp_backend be = {
+		.status = be_status,
+		.stop = be_stop,
+		.cont = be_cont,
+		.quit = be_quit,
+		.cpus = be_cpus,
+		.calc_dirty_rate = be_calc,
+		.query_dirty_rate = be_query_rate,
+		.guest_stats = be_guest_stats,
+		.set_dirty_limit = be_set_limit,
+		.cancel_dirty_limit = be_cancel_limit,
+		.query_dirty_limit = be_query_limit,
+	};
+	struct vm_qmp *q = calloc(1, sizeof(*q));
+	char spec[CLI_QMP_PATH_MAX + CLI_QMP_HOST_MAX + 16];
+	int r;
+
+	if (!q) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	q->vm = vm;
+	q->ctl = ctl;
+	be.opaque = q;
+	if (addr->kind == CLI_QMP_UNIX)
+		snprintf(spec, sizeof(spec), "unix:%s", addr->path);
+	else if (strchr(addr->host, ':'))
+		snprintf(spec, sizeof(spec), "tcp:[%s]:%u", addr->host, addr->port);
+	else
+		snprintf(spec, sizeof(spec), "tcp:%s:%u", addr->host, addr->port);
+	r = qmp_server_start(spec, &be, &q->srv, err, errlen);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	vm->event_opaque = q;
+	vm->event_fn = on_vm_event;
+	*out = q;
+	return 0;
+}
+
+void vm_qmp_stop(struct vm_qmp *q, struct vm *vm)
+{
+	json_object *data = json_object_new_object();
+	enum vm_stop_reason r = vm->stop_reason;
+
+	json_object_object_add(data, "guest",
+			       json_object_new_boolean(r == VM_STOP_GUEST_POWEROFF ||
+						       r == VM_STOP_GUEST_HALTED));
+	json_object_object_add(data, "reason", json_object_new_string(vm_stop_reason_name(r)));
+	qmp_server_emit_event(q->srv, "SHUTDOWN", data);
+	vm->event_fn = NULL;
+	qmp_server_stop(q->srv);
+	free(q);
+}

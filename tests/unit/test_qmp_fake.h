@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A fake QMP backend for the unit tests: records calls, answers from a
+ * table, emits STOP / RESUME like the real one.  Thread-safe (the server
+ * calls it from its own thread while the test thread looks).
+ */
+#ifndef TEST_QMP_FAKE_H
+#define TEST_QMP_FAKE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qmp/qmp.h"
+
+#define FAKE_CPUS 2
+
+struct fake {
+	pthread_mutex_t lock;
+	struct qmp_server *srv; /* where stop/cont emit events, may be NULL */
+	bool running;
+	int stops, conts, quits, calcs;
+	uint64_t calc_ms;
+	char calc_mode[32];
+	int limit_cpu;          /* last set/cancel cpu_index */
+	uint64_t limit[FAKE_CPUS]; /* 0: none */
+	int cancels;
+	int fail_errno;         /* non-zero: the next stop/cont/set fails with it */
+	const char *fail_msg;   /* and this message (NULL: none) */
+};
+
+void fake_init(struct fake *f);
+void fake_destroy(struct fake *f);
+/* A backend with every callback; opaque = f. */
+struct qmp_backend fake_backend(struct fake *f);
+/* Read a counter under the lock. */
+int fake_get(struct fake *f, const int *field);
+
+#endif /* TEST_QMP_FAKE_H */

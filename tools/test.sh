@@ -1,0 +1,42 @@
+#!/bin/sh
+# Run every test: the unit and integration tests in build/, then again with
+# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and with
+# ThreadSanitizer (build-tsan/).  Prints one summary line at the end:
+#   "N passed, N failed, N skipped".
+# Run tools/setup.sh first (the README's command does).
+set -u
+cd "$(dirname "$0")/.."
+
+pass=0 fail=0 skip=0
+run_suite() {
+	dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >/dev/null || { fail=$((fail + 1)); return; }
+	fi
+	ninja -C "$dir" >/dev/null || { echo "test: build of $dir failed"; ninja -C "$dir" | tail -30; fail=$((fail + 1)); return; }
+	echo "== $dir"
+	meson test -C "$dir" --print-errorlogs --num-processes 1 $SUITE_ARGS
+	# Count from meson's JSON log (one object per test).
+	eval "$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"): p += 1
+    elif r == "SKIP": s += 1
+    else: f += 1
+print(f"p={p} f={f} s={s}")
+PY
+)"
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+}
+
+SUITE_ARGS=""
+run_suite build
+# Sanitizer builds: the sanitizers slow vCPU threads a little, nothing else.
+run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
+run_suite build-tsan -Db_sanitize=thread -Db_lundef=false
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
