@@ -54,7 +54,7 @@ static double unthrottled(const struct opts *o)
 static void one(const struct opts *o, double limit_pps, int header)
 {
 	struct dl_sim_cfg c = o->cfg;
-	struct dl_sim_step lim[1] = { { SET_AT_NS, (uint64_t)limit_pps } };
+	struct dl_sim_step lim[1] = {{SET_AT_NS, (uint64_t)limit_pps}};
 	struct dl_sim_result r;
 	struct dl_sim_pct w, w1, after;
 	uint64_t end = SET_AT_NS + o->dur_ns, steady = SET_AT_NS + STEADY_AFTER_NS, settle;
@@ -84,16 +84,16 @@ static void one(const struct opts *o, double limit_pps, int header)
 	else
 		printf("%.0f | ", (double)settle / MS);
 	printf("%+.2f | %+.1f / %+.1f | %+.1f / %+.1f | %+.1f | %.1f | %.0f |\n",
-	       100 * (mean / lim_pps - 1), 100 * (w.p5 / lim_pps - 1),
-	       100 * (w.p95 / lim_pps - 1), 100 * (w1.p5 / lim_pps - 1),
-	       100 * (w1.p95 / lim_pps - 1), 100 * (after.max / lim_pps - 1),
-	       (double)r.stats.max_penalty_ns / MS, (double)r.exits * S / (double)end);
+	       100 * (mean / lim_pps - 1), 100 * (w.p5 / lim_pps - 1), 100 * (w.p95 / lim_pps - 1),
+	       100 * (w1.p5 / lim_pps - 1), 100 * (w1.p95 / lim_pps - 1),
+	       100 * (after.max / lim_pps - 1), (double)r.stats.max_penalty_ns / MS,
+	       (double)r.exits * S / (double)end);
 	dl_sim_free(&r);
 }
 
 static void table(struct opts *o)
 {
-	static const double mibs[] = { 1, 2, 5, 10, 25, 100, 400, -1 };
+	static const double mibs[] = {1, 2, 5, 10, 25, 100, 400, -1};
 	double full = unthrottled(o);
 	size_t i;
 
@@ -130,18 +130,24 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "table", no_argument, NULL, 'T' },	   { "limit", required_argument, NULL, 'l' },
-		{ "pps", required_argument, NULL, 'r' },   { "ft-pps", required_argument, NULL, 'f' },
-		{ "ft-pages", required_argument, NULL, 'F' },
-		{ "tick", required_argument, NULL, 't' },  { "min-slice", required_argument, NULL, 'm' },
-		{ "pace", required_argument, NULL, 'p' },  { "burst", required_argument, NULL, 'b' },
-		{ "max-sleep", required_argument, NULL, 'M' },
-		{ "slice-jitter", required_argument, NULL, 'j' },
-		{ "sleep-jitter", required_argument, NULL, 'J' },
-		{ "kick", required_argument, NULL, 'k' },  { "dur", required_argument, NULL, 'd' },
-		{ "seed", required_argument, NULL, 's' },  { NULL, 0, NULL, 0 },
+	    {"table", no_argument, NULL, 'T'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"pps", required_argument, NULL, 'r'},
+	    {"ft-pps", required_argument, NULL, 'f'},
+	    {"ft-pages", required_argument, NULL, 'F'},
+	    {"tick", required_argument, NULL, 't'},
+	    {"min-slice", required_argument, NULL, 'm'},
+	    {"pace", required_argument, NULL, 'p'},
+	    {"burst", required_argument, NULL, 'b'},
+	    {"max-sleep", required_argument, NULL, 'M'},
+	    {"slice-jitter", required_argument, NULL, 'j'},
+	    {"sleep-jitter", required_argument, NULL, 'J'},
+	    {"kick", required_argument, NULL, 'k'},
+	    {"dur", required_argument, NULL, 'd'},
+	    {"seed", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct dl_sim_step load[1] = { { 0, 300000 } };
+	struct dl_sim_step load[1] = {{0, 300000}};
 	struct opts o;
 	int c;
 

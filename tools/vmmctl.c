@@ -34,7 +34,7 @@
 #define VMMCTL_TIMEOUT_MS 10000
 
 #define EXIT_CMD_ERROR 1
-#define EXIT_TROUBLE 2
+#define EXIT_TROUBLE   2
 
 /* Widest column in --human tables; longer cells are printed whole anyway. */
 #define HUMAN_COL_MAX 40
@@ -157,9 +157,8 @@ static json_object *parse_raw(const char *text)
 static void send_json(struct conn *c, json_object *o)
 {
 	size_t len;
-	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-								     JSON_C_TO_STRING_NOSLASHESCAPE,
-							  &len);
+	const char *s = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	char *line = malloc(len + 1);
 	size_t off = 0;
 	ssize_t n;
@@ -182,7 +181,7 @@ static void send_json(struct conn *c, json_object *o)
 /* The next JSON object from the server. */
 static json_object *recv_json(struct conn *c)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 	json_object *o;
 	size_t room, len;
 	char *p, *line;
@@ -192,7 +191,7 @@ static json_object *recv_json(struct conn *c)
 	for (;;) {
 		r = qmp_linebuf_next(&c->in, &line, &len);
 		if (r < 0)
-			die("reply longer than %d bytes", QMP_MAX_LINE);
+			die("reply longer than %d bytes", QMP_OUTBUF_MAX);
 		if (r > 0) {
 			o = json_tokener_parse(line);
 			if (!json_object_is_type(o, json_type_object))
@@ -273,9 +272,17 @@ static void handshake(struct conn *c)
 
 static void print_pretty(json_object *v)
 {
-	puts(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_SPACED |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	/* json-c would print "{ }" for an empty object. */
+	if (json_object_is_type(v, json_type_object) && !json_object_object_length(v)) {
+		puts("{}");
+		return;
+	}
+	if (json_object_is_type(v, json_type_array) && !json_object_array_length(v)) {
+		puts("[]");
+		return;
+	}
+	puts(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						   JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* A scalar as plain text (strings unquoted), anything else as compact JSON. */
@@ -286,7 +293,7 @@ static const char *cell(json_object *v)
 	if (json_object_is_type(v, json_type_string))
 		return json_object_get_string(v);
 	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-							 JSON_C_TO_STRING_NOSLASHESCAPE);
+						     JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 static bool is_table(json_object *v)
@@ -388,9 +395,9 @@ static void print_human(json_object *v)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "human", no_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"human", no_argument, NULL, 'H'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char err[QMP_ERR_MAX];
 	struct qmp_endpoint ep;
@@ -429,7 +436,8 @@ int main(int argc, char **argv)
 		die("%s", err);
 	if (qmp_endpoint_connect(&ep, VMMCTL_TIMEOUT_MS, &c.fd, err, sizeof(err)) < 0)
 		die("%s", err);
-	if (qmp_linebuf_init(&c.in, QMP_MAX_LINE) < 0)
+	/* A reply cannot be longer than the server's output buffer. */
+	if (qmp_linebuf_init(&c.in, QMP_OUTBUF_MAX) < 0)
 		die("out of memory");
 
 	handshake(&c);

@@ -52,29 +52,29 @@ struct dl_action {
 
 /* Counters for the stats stream and the benchmark. */
 struct dl_stats {
-	uint64_t limit_pps;	/* applied limit, pages/s, 0 = none */
-	uint64_t pages;		/* pages accounted since init */
-	uint64_t run_ns;	/* guest run time accounted since init */
-	uint64_t sleep_ns;	/* total penalty slept (as requested) */
-	uint64_t sleeps;	/* number of penalties (runs of sleep pieces) */
+	uint64_t limit_pps;	 /* applied limit, pages/s, 0 = none */
+	uint64_t pages;		 /* pages accounted since init */
+	uint64_t run_ns;	 /* guest run time accounted since init */
+	uint64_t sleep_ns;	 /* total penalty slept (as requested) */
+	uint64_t sleeps;	 /* number of penalties (runs of sleep pieces) */
 	uint64_t max_penalty_ns; /* longest single penalty (pieces summed) */
-	uint64_t penalty_ns;	/* the latest penalty (pieces summed) */
-	uint64_t rate_est_pps;	/* estimated unthrottled speed while running */
+	uint64_t penalty_ns;	 /* the latest penalty (pieces summed) */
+	uint64_t rate_est_pps;	 /* estimated unthrottled speed while running */
 };
 
 struct dl_vcpu {
 	struct dl_params p;
 	/* Written by any thread, read by the vCPU thread. */
-	_Atomic uint64_t limit_req;	/* pages/s, 0 = none */
+	_Atomic uint64_t limit_req; /* pages/s, 0 = none */
 	/* vCPU-thread state. */
-	uint64_t limit;		/* applied limit, pages/s, 0 = none */
-	int64_t tokens;		/* credit in nano-pages (1e-9 page) */
-	int64_t burst;		/* cap of tokens, nano-pages */
-	uint64_t last_ns;	/* time tokens were last refilled */
-	uint64_t rate;		/* estimated speed while running, pages/s */
-	uint64_t pend_pages;	/* run not yet long enough for a sample */
+	uint64_t limit;	     /* applied limit, pages/s, 0 = none */
+	int64_t tokens;	     /* credit in nano-pages (1e-9 page) */
+	int64_t burst;	     /* cap of tokens, nano-pages */
+	uint64_t last_ns;    /* time tokens were last refilled */
+	uint64_t rate;	     /* estimated speed while running, pages/s */
+	uint64_t pend_pages; /* run not yet long enough for a sample */
 	uint64_t pend_ns;
-	bool sleeping;		/* the last action was a sleep, no slice */
+	bool sleeping; /* the last action was a sleep, no slice */
 	/* Statistics: written by the vCPU thread only (relaxed). */
 	_Atomic uint64_t st_pages, st_run_ns, st_sleep_ns, st_sleeps;
 	_Atomic uint64_t st_max_penalty_ns, st_penalty_ns, st_rate;

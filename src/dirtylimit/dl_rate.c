@@ -72,7 +72,7 @@ double dl_rate_pps(const struct dl_rate *r, uint64_t window_ns, uint64_t *span_n
 		return dl_rate_between(a->pages, a->t_ns, nw->pages, nw->t_ns);
 	}
 	pages_at = (double)a->pages + (double)(b->pages - a->pages) * (double)(start - a->t_ns) /
-					      (double)(b->t_ns - a->t_ns);
+					  (double)(b->t_ns - a->t_ns);
 	if (span_ns)
 		*span_ns = nw->t_ns - start;
 	return ((double)nw->pages - pages_at) * NS_PER_S / (double)(nw->t_ns - start);

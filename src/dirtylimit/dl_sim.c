@@ -14,10 +14,10 @@ struct sim {
 	const struct dl_sim_cfg *cfg;
 	struct dl_sim_result *res;
 	uint64_t rng;
-	size_t iload; /* current load step */
-	size_t ilimit; /* next limit step to apply */
-	double dirtied; /* workload pages so far (first touch) */
-	double total;	/* all pages so far */
+	size_t iload;	   /* current load step */
+	size_t ilimit;	   /* next limit step to apply */
+	double dirtied;	   /* workload pages so far (first touch) */
+	double total;	   /* all pages so far */
 	uint64_t reported; /* pages handed to the law */
 };
 
@@ -90,7 +90,7 @@ static void apply_limits(struct sim *s, struct dl_vcpu *v, uint64_t t)
 
 int dl_sim_run(const struct dl_sim_cfg *cfg, struct dl_sim_result *res)
 {
-	struct sim s = { .cfg = cfg, .res = res, .rng = cfg->seed | 1 };
+	struct sim s = {.cfg = cfg, .res = res, .rng = cfg->seed | 1};
 	struct dl_vcpu v;
 	struct dl_action act;
 	uint64_t t = 0;

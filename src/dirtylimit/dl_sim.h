@@ -46,8 +46,8 @@ struct dl_sim_result {
 	double *bins; /* pages dirtied per bin (malloc'd; dl_sim_free) */
 	size_t nbins;
 	uint64_t bin_ns;
-	uint64_t exits;	      /* calls to dl_vcpu_account() */
-	uint64_t run_ns;      /* time spent running */
+	uint64_t exits;	       /* calls to dl_vcpu_account() */
+	uint64_t run_ns;       /* time spent running */
 	uint64_t max_slice_ns; /* longest slice asked for while limited */
 	struct dl_stats stats; /* the law's counters at the end */
 };

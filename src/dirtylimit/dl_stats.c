@@ -51,8 +51,8 @@ static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
 
 	dl_vcpu_stats(&v->dl, &st);
 	json_object_object_add(o, "cpu-index", json_object_new_int(i));
-	json_object_object_add(o, "dirty-rate",
-			       jd(dl_pages_to_mib((double)(pages - c->stats_prev_pages[i]) / secs)));
+	json_object_object_add(
+	    o, "dirty-rate", jd(dl_pages_to_mib((double)(pages - c->stats_prev_pages[i]) / secs)));
 	json_object_object_add(o, "pages-harvested", json_object_new_uint64(pages));
 	json_object_object_add(o, "limit-rate",
 			       json_object_new_uint64(dl_pages_to_mib_floor(st.limit_pps)));
@@ -68,17 +68,18 @@ static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
 	if (vm_guest_stats(vm, i, &gs) == 0) {
 		json_object *g = json_object_new_object();
 
-		json_object_object_add(g, "pages-written", json_object_new_uint64(gs.pages_written));
+		json_object_object_add(g, "pages-written",
+				       json_object_new_uint64(gs.pages_written));
 		json_object_object_add(g, "bytes-read", json_object_new_uint64(gs.bytes_read));
 		json_object_object_add(g, "passes", json_object_new_uint64(gs.passes));
 		json_object_object_add(g, "errors", json_object_new_uint64(gs.errors));
 		json_object_object_add(
-			g, "dirty-rate",
-			jd(dl_pages_to_mib((double)(gs.pages_written - c->stats_prev_guest[i]) /
-					   secs)));
+		    g, "dirty-rate",
+		    jd(dl_pages_to_mib((double)(gs.pages_written - c->stats_prev_guest[i]) /
+				       secs)));
 		json_object_object_add(
-			g, "read-rate",
-			jd((double)(gs.bytes_read - c->stats_prev_read[i]) / secs / 1048576.0));
+		    g, "read-rate",
+		    jd((double)(gs.bytes_read - c->stats_prev_read[i]) / secs / 1048576.0));
 		c->stats_prev_guest[i] = gs.pages_written;
 		c->stats_prev_read[i] = gs.bytes_read;
 		json_object_object_add(o, "guest", g);

@@ -36,7 +36,7 @@ struct qmp_cpu_info {
 
 /* One vCPU in query-dirty-rate (QEMU's DirtyRateVcpu). */
 struct qmp_vcpu_rate {
-	int id;             /* cpu-index */
+	int id;		    /* cpu-index */
 	int64_t dirty_rate; /* MiB/s */
 };
 
@@ -53,7 +53,7 @@ struct qmp_dirty_rate {
 	int64_t start_time;   /* when the measurement started, seconds since the Epoch */
 	int64_t calc_time_ms; /* the measurement's length as asked for */
 	const char *mode;     /* static string; NULL means "dirty-ring" */
-	int nr_vcpus;         /* entries used in vcpu[], at most QMP_MAX_VCPUS */
+	int nr_vcpus;	      /* entries used in vcpu[], at most QMP_MAX_VCPUS */
 	struct qmp_vcpu_rate vcpu[QMP_MAX_VCPUS];
 };
 
@@ -141,8 +141,8 @@ struct qmp_backend {
 
 /*
  * Replies and events waiting for one client to read them.  The largest
- * reply (query-dirty-rate or x-query-guest-stats with 256 vCPUs) is about
- * 30 KiB, so this holds several; a client that sends commands and reads
+ * reply (x-query-guest-stats with 256 vCPUs and 20-digit counters) is
+ * under 40 KiB, so this holds several; a client that sends commands and reads
  * nothing fills it within a few hundred commands and is disconnected
  * instead of making us buffer without bound.  Worst case for the whole
  * server: QMP_MAX_CLIENTS * (QMP_MAX_LINE + QMP_OUTBUF_MAX) = 2.5 MiB.

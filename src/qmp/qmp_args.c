@@ -95,9 +95,10 @@ static bool type_matches(enum qmp_arg_type t, json_object *v)
 	return false;
 }
 
-static json_object *check_one(const struct qmp_arg *a, json_object *v)
+/* present: whether the member exists at all (its value may be JSON null). */
+static json_object *check_one(const struct qmp_arg *a, bool present, json_object *v)
 {
-	if (!v) {
+	if (!present) {
 		if (a->optional)
 			return NULL;
 		return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' is missing", a->name);
@@ -131,7 +132,10 @@ json_object *qmp_args_check(const struct qmp_arg *spec, json_object *args)
 	json_object *err;
 
 	for (a = spec; a && a->name; a++) {
-		err = check_one(a, qmp_arg_get(args, a->name));
+		json_object *v = NULL;
+		bool present = args && json_object_object_get_ex(args, a->name, &v);
+
+		err = check_one(a, present, v);
 		if (err)
 			return err;
 	}
@@ -140,7 +144,8 @@ json_object *qmp_args_check(const struct qmp_arg *spec, json_object *args)
 	json_object_object_foreach(args, key, val)
 	{
 		if (!spec_has(spec, key))
-			return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' is unexpected", key);
+			return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' is unexpected",
+					     key);
 	}
 	return NULL;
 }

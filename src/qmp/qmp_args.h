@@ -46,9 +46,9 @@ json_object *qmp_arg_get(json_object *args, const char *name);
 
 /* {"class": klass, "desc": printf(fmt, ...)}, or NULL without memory. */
 json_object *qmp_error_new(const char *klass, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
-#define QMP_ERROR_GENERIC "GenericError"
+#define QMP_ERROR_GENERIC   "GenericError"
 #define QMP_ERROR_NOT_FOUND "CommandNotFound"
 
 #endif /* QMP_ARGS_H */

@@ -17,6 +17,9 @@
 /* QEMU's page size for the "page-size" member of query-dirty-rate. */
 #define QMP_PAGE_SIZE 4096
 
+/* QEMU's words for qmp_capabilities in command mode. */
+#define MSG_ALREADY_NEGOTIATED "Capabilities negotiation is already complete, command ignored"
+
 /* The only measurement mode we implement; also our default. */
 #define QMP_MODE_DIRTY_RING "dirty-ring"
 
@@ -68,29 +71,27 @@ static bool cpu_index_arg(struct qmp_call *c, int *cpu)
 /* --- qmp_capabilities ---------------------------------------------------- */
 
 static const struct qmp_arg caps_args[] = {
-	{ "enable", QMP_ARG_ARRAY, true, NULL },
-	{ NULL },
+    {"enable", QMP_ARG_ARRAY, true, NULL},
+    {.name = NULL},
 };
 
 static void cmd_qmp_capabilities(struct qmp_call *c)
 {
 	json_object *enable = qmp_arg_get(c->args, "enable");
-	size_t i, n = enable ? json_object_array_length(enable) : 0;
+	size_t n = enable ? json_object_array_length(enable) : 0;
 
 	if (c->session->negotiated) {
-		c->error = qmp_error_new(QMP_ERROR_NOT_FOUND, "Capabilities negotiation is "
-							      "already complete, command ignored");
+		c->error = qmp_error_new(QMP_ERROR_NOT_FOUND, "%s", MSG_ALREADY_NEGOTIATED);
 		return;
 	}
 	/* We offer no capability (no "oob"), so any requested one is refused. */
-	for (i = 0; i < n; i++) {
-		json_object *cap = json_object_array_get_idx(enable, i);
+	if (n) {
+		json_object *cap = json_object_array_get_idx(enable, 0);
 
-		if (!json_object_is_type(cap, json_type_string)) {
-			fail(c, "Invalid parameter type for 'enable[%zu]', expected: string", i);
-			return;
-		}
-		fail(c, "Capability '%s' not available", json_object_get_string(cap));
+		if (!json_object_is_type(cap, json_type_string))
+			fail(c, "Invalid parameter type for 'enable[0]', expected: string");
+		else
+			fail(c, "Capability '%s' not available", json_object_get_string(cap));
 		return;
 	}
 	c->session->negotiated = true;
@@ -226,16 +227,15 @@ out:
 
 /* --- dirty-rate measurement -------------------------------------------------- */
 
-static const char *const time_units[] = { "second", "millisecond", NULL };
-static const char *const dirty_rate_modes[] = { "page-sampling", "dirty-ring", "dirty-bitmap",
-						NULL };
+static const char *const time_units[] = {"second", "millisecond", NULL};
+static const char *const dirty_rate_modes[] = {"page-sampling", "dirty-ring", "dirty-bitmap", NULL};
 
 static const struct qmp_arg calc_dirty_rate_args[] = {
-	{ "calc-time", QMP_ARG_INT, false, NULL },
-	{ "calc-time-unit", QMP_ARG_ENUM, true, time_units },
-	{ "sample-pages", QMP_ARG_INT, true, NULL },
-	{ "mode", QMP_ARG_ENUM, true, dirty_rate_modes },
-	{ NULL },
+    {"calc-time", QMP_ARG_INT, false, NULL},
+    {"calc-time-unit", QMP_ARG_ENUM, true, time_units},
+    {"sample-pages", QMP_ARG_INT, true, NULL},
+    {"mode", QMP_ARG_ENUM, true, dirty_rate_modes},
+    {.name = NULL},
 };
 
 static bool have_calc_dirty_rate(const struct qmp_backend *be)
@@ -280,8 +280,8 @@ static void cmd_calc_dirty_rate(struct qmp_call *c)
 }
 
 static const struct qmp_arg query_dirty_rate_args[] = {
-	{ "calc-time-unit", QMP_ARG_ENUM, true, time_units },
-	{ NULL },
+    {"calc-time-unit", QMP_ARG_ENUM, true, time_units},
+    {.name = NULL},
 };
 
 static bool have_query_dirty_rate(const struct qmp_backend *be)
@@ -290,9 +290,9 @@ static bool have_query_dirty_rate(const struct qmp_backend *be)
 }
 
 static const char *const status_names[] = {
-	[QMP_DIRTY_RATE_UNSTARTED] = "unstarted",
-	[QMP_DIRTY_RATE_MEASURING] = "measuring",
-	[QMP_DIRTY_RATE_MEASURED] = "measured",
+    [QMP_DIRTY_RATE_UNSTARTED] = "unstarted",
+    [QMP_DIRTY_RATE_MEASURING] = "measuring",
+    [QMP_DIRTY_RATE_MEASURED] = "measured",
 };
 
 static json_object *vcpu_rates(const struct qmp_dirty_rate *dr)
@@ -304,7 +304,8 @@ static json_object *vcpu_rates(const struct qmp_dirty_rate *dr)
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "id", json_object_new_int(dr->vcpu[i].id));
-		json_object_object_add(o, "dirty-rate", json_object_new_int64(dr->vcpu[i].dirty_rate));
+		json_object_object_add(o, "dirty-rate",
+				       json_object_new_int64(dr->vcpu[i].dirty_rate));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -335,8 +336,9 @@ static void cmd_query_dirty_rate(struct qmp_call *c)
 	json_object_object_add(o, "status", json_object_new_string(status_names[dr->status]));
 	json_object_object_add(o, "start-time", json_object_new_int64(dr->start_time));
 	json_object_object_add(o, "calc-time",
-			       json_object_new_int64(strcmp(unit, "second") ? dr->calc_time_ms
-									    : dr->calc_time_ms / 1000));
+			       json_object_new_int64(strcmp(unit, "second")
+							 ? dr->calc_time_ms
+							 : dr->calc_time_ms / 1000));
 	json_object_object_add(o, "calc-time-unit", json_object_new_string(unit));
 	/* As QEMU: 0 says page sampling was not used. */
 	json_object_object_add(o, "sample-pages", json_object_new_int(0));
@@ -386,14 +388,14 @@ out:
 /* --- dirty limit ------------------------------------------------------------------ */
 
 static const struct qmp_arg set_limit_args[] = {
-	{ "cpu-index", QMP_ARG_INT, true, NULL },
-	{ "dirty-rate", QMP_ARG_UINT, false, NULL },
-	{ NULL },
+    {"cpu-index", QMP_ARG_INT, true, NULL},
+    {"dirty-rate", QMP_ARG_UINT, false, NULL},
+    {.name = NULL},
 };
 
 static const struct qmp_arg cancel_limit_args[] = {
-	{ "cpu-index", QMP_ARG_INT, true, NULL },
-	{ NULL },
+    {"cpu-index", QMP_ARG_INT, true, NULL},
+    {.name = NULL},
 };
 
 static bool have_limit(const struct qmp_backend *be)
@@ -475,22 +477,20 @@ out:
 /* --- the table ---------------------------------------------------------------------- */
 
 static const struct qmp_command commands[] = {
-	{ "qmp_capabilities", caps_args, cmd_qmp_capabilities, NULL },
-	{ "query-status", NULL, cmd_query_status, have_status },
-	{ "stop", NULL, cmd_stop, have_stop },
-	{ "cont", NULL, cmd_cont, have_cont },
-	{ "quit", NULL, cmd_quit, have_quit },
-	{ "query-version", NULL, cmd_query_version, NULL },
-	{ "query-commands", NULL, cmd_query_commands, NULL },
-	{ "query-cpus-fast", NULL, cmd_query_cpus_fast, have_cpus },
-	{ "calc-dirty-rate", calc_dirty_rate_args, cmd_calc_dirty_rate, have_calc_dirty_rate },
-	{ "query-dirty-rate", query_dirty_rate_args, cmd_query_dirty_rate,
-	  have_query_dirty_rate },
-	{ "x-query-guest-stats", NULL, cmd_x_query_guest_stats, have_guest_stats },
-	{ "set-vcpu-dirty-limit", set_limit_args, cmd_set_vcpu_dirty_limit, have_limit },
-	{ "cancel-vcpu-dirty-limit", cancel_limit_args, cmd_cancel_vcpu_dirty_limit,
-	  have_limit },
-	{ "query-vcpu-dirty-limit", NULL, cmd_query_vcpu_dirty_limit, have_query_limit },
+    {"qmp_capabilities", caps_args, cmd_qmp_capabilities, NULL},
+    {"query-status", NULL, cmd_query_status, have_status},
+    {"stop", NULL, cmd_stop, have_stop},
+    {"cont", NULL, cmd_cont, have_cont},
+    {"quit", NULL, cmd_quit, have_quit},
+    {"query-version", NULL, cmd_query_version, NULL},
+    {"query-commands", NULL, cmd_query_commands, NULL},
+    {"query-cpus-fast", NULL, cmd_query_cpus_fast, have_cpus},
+    {"calc-dirty-rate", calc_dirty_rate_args, cmd_calc_dirty_rate, have_calc_dirty_rate},
+    {"query-dirty-rate", query_dirty_rate_args, cmd_query_dirty_rate, have_query_dirty_rate},
+    {"x-query-guest-stats", NULL, cmd_x_query_guest_stats, have_guest_stats},
+    {"set-vcpu-dirty-limit", set_limit_args, cmd_set_vcpu_dirty_limit, have_limit},
+    {"cancel-vcpu-dirty-limit", cancel_limit_args, cmd_cancel_vcpu_dirty_limit, have_limit},
+    {"query-vcpu-dirty-limit", NULL, cmd_query_vcpu_dirty_limit, have_query_limit},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

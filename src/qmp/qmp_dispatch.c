@@ -14,6 +14,9 @@
 
 #include "qmp/qmp_args.h"
 
+/* QEMU's words, so that clients written for QEMU recognise the situation. */
+#define MSG_NEGOTIATE "Expecting capabilities negotiation with 'qmp_capabilities'"
+
 #ifndef QMP_VMM_VERSION
 #error "QMP_VMM_VERSION must be defined by the build (meson.project_version())"
 #endif
@@ -68,9 +71,8 @@ char *qmp_to_line(json_object *obj, size_t *len)
 	size_t n;
 	char *line;
 
-	s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE,
-					      &n);
+	s = json_object_to_json_string_length(
+	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
 	if (!s)
 		return NULL;
 	line = malloc(n + 3);
@@ -82,8 +84,8 @@ char *qmp_to_line(json_object *obj, size_t *len)
 	return line;
 }
 
-/* {"error": err, "id": id?}; err is consumed. */
-static json_object *error_reply(json_object *err, json_object *id)
+/* {"error": err}; err is consumed. */
+static json_object *error_reply(json_object *err)
 {
 	json_object *r;
 
@@ -95,8 +97,6 @@ static json_object *error_reply(json_object *err, json_object *id)
 		return NULL;
 	}
 	json_object_object_add(r, "error", err);
-	if (id)
-		json_object_object_add(r, "id", json_object_get(id));
 	return r;
 }
 
@@ -112,7 +112,7 @@ json_object *qmp_error_reply_new(const char *klass, const char *fmt, ...)
 	va_end(ap);
 	if (!desc)
 		return NULL;
-	r = error_reply(qmp_error_new(klass, "%s", desc), NULL);
+	r = error_reply(qmp_error_new(klass, "%s", desc));
 	free(desc);
 	return r;
 }
@@ -135,8 +135,8 @@ static json_object *check_envelope(json_object *req)
 		} else if (!strcmp(key, "arguments")) {
 			if (!json_object_is_type(val, json_type_object))
 				return qmp_error_new(
-					QMP_ERROR_GENERIC,
-					"QMP input member 'arguments' must be an object");
+				    QMP_ERROR_GENERIC,
+				    "QMP input member 'arguments' must be an object");
 		} else if (strcmp(key, "id")) {
 			return qmp_error_new(QMP_ERROR_GENERIC,
 					     "QMP input member '%s' is unexpected", key);
@@ -150,43 +150,37 @@ static json_object *check_envelope(json_object *req)
 /* Runs the request; returns the reply without its id. */
 static json_object *run(const struct qmp_backend *be, struct qmp_session *s, json_object *req)
 {
-	struct qmp_call c = { .be = be, .session = s };
+	struct qmp_call c = {.be = be, .session = s};
 	const struct qmp_command *cmd;
 	const char *name;
 	json_object *err, *reply;
 
 	err = check_envelope(req);
 	if (err)
-		return error_reply(err, NULL);
+		return error_reply(err);
 	name = json_object_get_string(qmp_arg_get(req, "execute"));
 	cmd = qmp_command_find(name);
 	/* QEMU's wording: in negotiation mode only qmp_capabilities exists. */
 	if (!s->negotiated && (!cmd || strcmp(cmd->name, "qmp_capabilities")))
-		return error_reply(qmp_error_new(QMP_ERROR_NOT_FOUND, "Expecting capabilities "
-								      "negotiation with "
-								      "'qmp_capabilities'"),
-				   NULL);
+		return qmp_error_reply_new(QMP_ERROR_NOT_FOUND, "%s", MSG_NEGOTIATE);
 	if (!cmd)
-		return error_reply(qmp_error_new(QMP_ERROR_NOT_FOUND,
-						 "The command %s has not been found", name),
-				   NULL);
+		return qmp_error_reply_new(QMP_ERROR_NOT_FOUND, "The command %s has not been found",
+					   name);
 	if (!qmp_command_available(cmd, be))
-		return error_reply(qmp_error_new(QMP_ERROR_GENERIC,
-						 "The command %s has been disabled for this instance",
-						 name),
-				   NULL);
+		return qmp_error_reply_new(
+		    QMP_ERROR_GENERIC, "The command %s has been disabled for this instance", name);
 	c.args = qmp_arg_get(req, "arguments");
 	err = qmp_args_check(cmd->args, c.args);
 	if (err)
-		return error_reply(err, NULL);
+		return error_reply(err);
 	cmd->run(&c);
 	if (c.error) {
 		json_object_put(c.ret);
-		return error_reply(c.error, NULL);
+		return error_reply(c.error);
 	}
 	/* A command that ran out of memory building its result. */
 	if (!c.ret)
-		return error_reply(qmp_error_new(QMP_ERROR_GENERIC, "out of memory"), NULL);
+		return error_reply(qmp_error_new(QMP_ERROR_GENERIC, "out of memory"));
 	reply = json_object_new_object();
 	if (!reply) {
 		json_object_put(c.ret);
@@ -201,13 +195,10 @@ json_object *qmp_dispatch(const struct qmp_backend *be, struct qmp_session *s, j
 	json_object *reply, *id;
 
 	if (!json_object_is_type(req, json_type_object))
-		return error_reply(qmp_error_new(QMP_ERROR_GENERIC,
-						 "QMP input must be a JSON object"),
-				   NULL);
+		return qmp_error_reply_new(QMP_ERROR_GENERIC, "QMP input must be a JSON object");
 	reply = run(be, s, req);
-	/* QEMU echoes the id of any object request, errors included. */
-	id = qmp_arg_get(req, "id");
-	if (reply && id)
+	/* QEMU echoes the id of any object request, errors included (null too). */
+	if (reply && json_object_object_get_ex(req, "id", &id))
 		json_object_object_add(reply, "id", json_object_get(id));
 	return reply;
 }
@@ -222,7 +213,7 @@ static bool all_space(const char *p, size_t n)
 
 static json_object *parse_error(const char *what)
 {
-	return error_reply(qmp_error_new(QMP_ERROR_GENERIC, "JSON parse error, %s", what), NULL);
+	return error_reply(qmp_error_new(QMP_ERROR_GENERIC, "JSON parse error, %s", what));
 }
 
 int qmp_dispatch_line(const struct qmp_backend *be, struct qmp_session *s, const char *line,

@@ -39,7 +39,7 @@ json_object *qmp_dispatch(const struct qmp_backend *be, struct qmp_session *s, j
 
 /* A whole error reply: {"error": {"class": klass, "desc": ...}}.  NULL without memory. */
 json_object *qmp_error_reply_new(const char *klass, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* The greeting sent on connect. */
 json_object *qmp_greeting(void);

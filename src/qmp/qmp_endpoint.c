@@ -201,9 +201,9 @@ static int tcp_resolve(const struct qmp_endpoint *ep, bool passive, struct addri
 		       char *err, size_t errlen)
 {
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = passive ? AI_PASSIVE : 0,
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = passive ? AI_PASSIVE : 0,
 	};
 	char name[QMP_HOST_MAX + QMP_PORT_MAX + 4];
 	int r;
@@ -253,8 +253,8 @@ static int tcp_listen(const struct qmp_endpoint *ep, int *out, char *err, size_t
 	return 0;
 }
 
-int qmp_endpoint_listen(const struct qmp_endpoint *ep, int *fd, dev_t *dev, ino_t *ino,
-			char *err, size_t errlen)
+int qmp_endpoint_listen(const struct qmp_endpoint *ep, int *fd, dev_t *dev, ino_t *ino, char *err,
+			size_t errlen)
 {
 	*dev = 0;
 	*ino = 0;
@@ -266,7 +266,7 @@ int qmp_endpoint_listen(const struct qmp_endpoint *ep, int *fd, dev_t *dev, ino_
 /* connect() with a time limit; fd is left blocking. */
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 	int flags = fcntl(fd, F_GETFL), r, soerr = 0;
 	socklen_t sl = sizeof(soerr);
 

@@ -37,8 +37,8 @@ int qmp_endpoint_parse(const char *spec, struct qmp_endpoint *ep, char *err, siz
  * *ino identify the socket file we created (so that shutdown removes that
  * file and no other); they are 0 for TCP.
  */
-int qmp_endpoint_listen(const struct qmp_endpoint *ep, int *fd, dev_t *dev, ino_t *ino,
-			char *err, size_t errlen);
+int qmp_endpoint_listen(const struct qmp_endpoint *ep, int *fd, dev_t *dev, ino_t *ino, char *err,
+			size_t errlen);
 
 /*
  * A connected, blocking, close-on-exec socket in *fd, waiting at most

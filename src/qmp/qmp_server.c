@@ -42,8 +42,8 @@
 #define QMP_ACCEPT_RETRY_MS 100
 
 /* Slots in the poll set before the clients: the eventfd and the listener. */
-#define POLL_WAKE 0
-#define POLL_LISTEN 1
+#define POLL_WAKE	  0
+#define POLL_LISTEN	  1
 #define POLL_FIRST_CLIENT 2
 
 struct qmp_client {
@@ -234,8 +234,7 @@ uint64_t qmp_server_dropped_events(struct qmp_server *srv)
 
 /* --- requests ------------------------------------------------------------- */
 
-static void handle_line(struct qmp_server *srv, struct qmp_client *c, const char *line,
-			size_t len)
+static void handle_line(struct qmp_server *srv, struct qmp_client *c, const char *line, size_t len)
 {
 	json_object *reply;
 
@@ -291,9 +290,8 @@ static void client_read(struct qmp_server *srv, struct qmp_client *c)
 
 static void refuse(int fd)
 {
-	json_object *r = qmp_error_reply_new(QMP_ERROR_GENERIC,
-					     "too many QMP clients (at most %d at once)",
-					     QMP_MAX_CLIENTS);
+	json_object *r = qmp_error_reply_new(
+	    QMP_ERROR_GENERIC, "too many QMP clients (at most %d at once)", QMP_MAX_CLIENTS);
 	size_t len;
 	char *line = r ? qmp_to_line(r, &len) : NULL;
 
@@ -383,10 +381,10 @@ static int build_pollset(struct qmp_server *srv, struct pollfd *pfd)
 {
 	int i, n = POLL_FIRST_CLIENT;
 
-	pfd[POLL_WAKE] = (struct pollfd){ .fd = srv->wake_fd, .events = POLLIN };
+	pfd[POLL_WAKE] = (struct pollfd){.fd = srv->wake_fd, .events = POLLIN};
 	/* poll() ignores negative fds: that is how accepting pauses. */
-	pfd[POLL_LISTEN] = (struct pollfd){ .fd = srv->accept_paused ? -1 : srv->listen_fd,
-					    .events = POLLIN };
+	pfd[POLL_LISTEN] =
+	    (struct pollfd){.fd = srv->accept_paused ? -1 : srv->listen_fd, .events = POLLIN};
 	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
 		struct qmp_client *c = &srv->clients[i];
 
@@ -395,7 +393,8 @@ static int build_pollset(struct qmp_server *srv, struct pollfd *pfd)
 			continue;
 		c->pollidx = n;
 		pfd[n].fd = c->fd;
-		pfd[n].events = (c->closing ? 0 : POLLIN) | (qmp_outbuf_empty(&c->out) ? 0 : POLLOUT);
+		pfd[n].events =
+		    (c->closing ? 0 : POLLIN) | (qmp_outbuf_empty(&c->out) ? 0 : POLLOUT);
 		pfd[n].revents = 0;
 		n++;
 	}
@@ -437,7 +436,7 @@ static void flush_all(struct qmp_server *srv)
 
 			client_flush(c);
 			if (c->fd >= 0 && !qmp_outbuf_empty(&c->out))
-				pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
+				pfd[n++] = (struct pollfd){.fd = c->fd, .events = POLLOUT};
 		}
 		if (!n || left <= 0)
 			break;

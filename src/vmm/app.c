@@ -108,7 +108,7 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 	}
 	for (unsigned i = 0; i < cfg->ncpus; i++)
 		if (cfg->dirty_limit_mib[i])
-			dl_vcpu_set_limit(&vm.vcpus[i].dl, dl_mib_to_pages(cfg->dirty_limit_mib[i]));
+			vm_set_dirty_limit(&vm, (int)i, dl_mib_to_pages(cfg->dirty_limit_mib[i]));
 
 	r = dl_ctrl_start(&ctl, &vm, cfg->dirty_limit_period_ms, cfg->stats_path,
 			  cfg->stats_interval_ms, err, sizeof(err));

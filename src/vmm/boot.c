@@ -21,14 +21,14 @@
 #define BOOT_MEM_LOWER_KIB 639
 
 /* Multiboot information structure offsets (Multiboot 0.6.96, section 3.3). */
-#define MBI_FLAGS 0
-#define MBI_MEM_LOWER 4
-#define MBI_MEM_UPPER 8
-#define MBI_CMDLINE 16
-#define MBI_MODS_COUNT 20
-#define MBI_MODS_ADDR 24
-#define MBI_MMAP_LENGTH 44
-#define MBI_MMAP_ADDR 48
+#define MBI_FLAGS	     0
+#define MBI_MEM_LOWER	     4
+#define MBI_MEM_UPPER	     8
+#define MBI_CMDLINE	     16
+#define MBI_MODS_COUNT	     20
+#define MBI_MODS_ADDR	     24
+#define MBI_MMAP_LENGTH	     44
+#define MBI_MMAP_ADDR	     48
 #define MBI_BOOT_LOADER_NAME 64
 
 /* A memory map entry: u32 size (of the rest), u64 base, u64 length, u32 type. */
@@ -38,15 +38,15 @@
 
 /* GDT descriptors: flat base 0, limit 4 GiB (G=1), present, DPL 0, accessed. */
 #define GDT_CODE64 0x00af9b000000ffffull /* L=1, D=0, execute/read */
-#define GDT_DATA 0x00cf93000000ffffull   /* D/B=1, read/write */
+#define GDT_DATA   0x00cf93000000ffffull /* D/B=1, read/write */
 #define GDT_CODE32 0x00cf9b000000ffffull /* D=1, execute/read */
 
 /* Page-table entry bits. */
 #define PTE_PRESENT (1ull << 0)
-#define PTE_RW (1ull << 1)
-#define PTE_PS (1ull << 7) /* 2 MiB page in a page directory */
-#define PAGE_2M (1ull << 21)
-#define PT_ENTRIES 512
+#define PTE_RW	    (1ull << 1)
+#define PTE_PS	    (1ull << 7) /* 2 MiB page in a page directory */
+#define PAGE_2M	    (1ull << 21)
+#define PT_ENTRIES  512
 
 #define BOOT_LOADER_NAME "vmm"
 
@@ -145,7 +145,7 @@ int boot_setup(uint8_t *guest_mem, uint64_t mem_size, const struct boot_params *
 		mem_upper_kib = UINT32_MAX;
 	wr32(guest_mem, BOOT_MBI_ADDR + MBI_FLAGS,
 	     BOOT_MBI_FLAG_MEM | BOOT_MBI_FLAG_CMDLINE | BOOT_MBI_FLAG_MODS | BOOT_MBI_FLAG_MMAP |
-		     BOOT_MBI_FLAG_LOADER_NAME);
+		 BOOT_MBI_FLAG_LOADER_NAME);
 	wr32(guest_mem, BOOT_MBI_ADDR + MBI_MEM_LOWER, BOOT_MEM_LOWER_KIB);
 	wr32(guest_mem, BOOT_MBI_ADDR + MBI_MEM_UPPER, (uint32_t)mem_upper_kib);
 	wr32(guest_mem, BOOT_MBI_ADDR + MBI_CMDLINE, (uint32_t)BOOT_CMDLINE_ADDR);
@@ -156,15 +156,15 @@ int boot_setup(uint8_t *guest_mem, uint64_t mem_size, const struct boot_params *
 	wr32(guest_mem, BOOT_MBI_ADDR + MBI_BOOT_LOADER_NAME, (uint32_t)BOOT_LOADER_NAME_ADDR);
 
 	*out = (struct boot_info){
-		.mbi_addr = BOOT_MBI_ADDR,
-		.gdt_base = BOOT_GDT_ADDR,
-		.gdt_limit = BOOT_GDT_ENTRIES * 8 - 1,
-		.cr3 = BOOT_PML4_ADDR,
-		.code64_sel = BOOT_SEL_CODE64,
-		.code32_sel = BOOT_SEL_CODE32,
-		.data_sel = BOOT_SEL_DATA,
-		.fdt_addr = BOOT_FDT_ADDR,
-		.fdt_size = bp->fdt_size,
+	    .mbi_addr = BOOT_MBI_ADDR,
+	    .gdt_base = BOOT_GDT_ADDR,
+	    .gdt_limit = BOOT_GDT_ENTRIES * 8 - 1,
+	    .cr3 = BOOT_PML4_ADDR,
+	    .code64_sel = BOOT_SEL_CODE64,
+	    .code32_sel = BOOT_SEL_CODE32,
+	    .data_sel = BOOT_SEL_DATA,
+	    .fdt_addr = BOOT_FDT_ADDR,
+	    .fdt_size = bp->fdt_size,
 	};
 	return 0;
 }
@@ -173,15 +173,15 @@ int boot_setup(uint8_t *guest_mem, uint64_t mem_size, const struct boot_params *
 static struct boot_segment flat_segment(uint16_t sel, uint8_t type, uint8_t db, uint8_t l)
 {
 	return (struct boot_segment){
-		.base = 0,
-		.limit = 0xffffffff,
-		.selector = sel,
-		.type = type,
-		.present = 1,
-		.s = 1,
-		.db = db,
-		.l = l,
-		.g = 1,
+	    .base = 0,
+	    .limit = 0xffffffff,
+	    .selector = sel,
+	    .type = type,
+	    .present = 1,
+	    .s = 1,
+	    .db = db,
+	    .l = l,
+	    .g = 1,
 	};
 }
 
@@ -225,8 +225,8 @@ void boot_ap_state(const struct boot_info *bi, uint64_t ap_entry, unsigned cpu,
 	common_state(bi, sregs, regs);
 	/* Type 11: execute/read code, accessed; L=1, D=0 (64-bit). */
 	sregs->cs = flat_segment(bi->code64_sel, 11, 0, 1);
-	sregs->cr0 = BOOT_CR0_PE | BOOT_CR0_MP | BOOT_CR0_ET | BOOT_CR0_NE | BOOT_CR0_WP |
-		     BOOT_CR0_PG;
+	sregs->cr0 =
+	    BOOT_CR0_PE | BOOT_CR0_MP | BOOT_CR0_ET | BOOT_CR0_NE | BOOT_CR0_WP | BOOT_CR0_PG;
 	sregs->cr3 = bi->cr3;
 	/* PAE is required by long mode; OSFXSR/OSXMMEXCPT let compiled C use SSE. */
 	sregs->cr4 = BOOT_CR4_PAE | BOOT_CR4_OSFXSR | BOOT_CR4_OSXMMEXCPT;

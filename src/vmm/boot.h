@@ -18,55 +18,55 @@
 #include <stdint.h>
 
 /* Guest-physical layout (docs/architecture.md). */
-#define BOOT_GDT_ADDR 0x1000ull
-#define BOOT_PML4_ADDR 0x2000ull
-#define BOOT_PDPT_ADDR 0x3000ull
-#define BOOT_PD_ADDR 0x4000ull /* 4 page directories, 0x4000..0x7fff */
-#define BOOT_PD_COUNT 4        /* 4 x 1 GiB: the first 4 GiB */
-#define BOOT_MBI_ADDR 0x8000ull
+#define BOOT_GDT_ADDR	      0x1000ull
+#define BOOT_PML4_ADDR	      0x2000ull
+#define BOOT_PDPT_ADDR	      0x3000ull
+#define BOOT_PD_ADDR	      0x4000ull /* 4 page directories, 0x4000..0x7fff */
+#define BOOT_PD_COUNT	      4		/* 4 x 1 GiB: the first 4 GiB */
+#define BOOT_MBI_ADDR	      0x8000ull
 #define BOOT_LOADER_NAME_ADDR 0x8800ull /* in the information page, after the structure */
-#define BOOT_MMAP_ADDR 0x9000ull
-#define BOOT_CMDLINE_ADDR 0xa000ull
-#define BOOT_CMDLINE_MAX 4096 /* bytes including the NUL */
-#define BOOT_MODS_ADDR 0xb000ull
-#define BOOT_MOD_STRING_ADDR 0xb800ull /* module names, after the module list */
-#define BOOT_FDT_ADDR 0x10000ull
-#define BOOT_FDT_MAX 0x10000ull /* 64 KiB */
-#define BOOT_LOW_END 0x20000ull /* everything above is the kernel's and free RAM */
-#define BOOT_HIGH_START 0x100000ull /* 1 MiB: the available memory starts here */
+#define BOOT_MMAP_ADDR	      0x9000ull
+#define BOOT_CMDLINE_ADDR     0xa000ull
+#define BOOT_CMDLINE_MAX      4096 /* bytes including the NUL */
+#define BOOT_MODS_ADDR	      0xb000ull
+#define BOOT_MOD_STRING_ADDR  0xb800ull /* module names, after the module list */
+#define BOOT_FDT_ADDR	      0x10000ull
+#define BOOT_FDT_MAX	      0x10000ull  /* 64 KiB */
+#define BOOT_LOW_END	      0x20000ull  /* everything above is the kernel's and free RAM */
+#define BOOT_HIGH_START	      0x100000ull /* 1 MiB: the available memory starts here */
 
 /* GDT selectors. */
-#define BOOT_SEL_CODE64 0x08
-#define BOOT_SEL_DATA 0x10 /* flat 4 GiB read/write data, used in both modes */
-#define BOOT_SEL_CODE32 0x18
+#define BOOT_SEL_CODE64	 0x08
+#define BOOT_SEL_DATA	 0x10 /* flat 4 GiB read/write data, used in both modes */
+#define BOOT_SEL_CODE32	 0x18
 #define BOOT_GDT_ENTRIES 4
 
 #define BOOT_MB_BOOTLOADER_MAGIC 0x2BADB002u
 
 /* Multiboot information flags we set. */
-#define BOOT_MBI_FLAG_MEM (1u << 0)
-#define BOOT_MBI_FLAG_CMDLINE (1u << 2)
-#define BOOT_MBI_FLAG_MODS (1u << 3)
-#define BOOT_MBI_FLAG_MMAP (1u << 6)
+#define BOOT_MBI_FLAG_MEM	  (1u << 0)
+#define BOOT_MBI_FLAG_CMDLINE	  (1u << 2)
+#define BOOT_MBI_FLAG_MODS	  (1u << 3)
+#define BOOT_MBI_FLAG_MMAP	  (1u << 6)
 #define BOOT_MBI_FLAG_LOADER_NAME (1u << 9)
 
 /* Multiboot memory map types. */
 #define BOOT_MMAP_AVAILABLE 1
-#define BOOT_MMAP_RESERVED 2
+#define BOOT_MMAP_RESERVED  2
 
 /* Control-register and EFER bits used here. */
-#define BOOT_CR0_PE (1ull << 0)
-#define BOOT_CR0_MP (1ull << 1)
-#define BOOT_CR0_ET (1ull << 4)
-#define BOOT_CR0_NE (1ull << 5)
-#define BOOT_CR0_WP (1ull << 16)
-#define BOOT_CR0_PG (1ull << 31)
-#define BOOT_CR4_PAE (1ull << 5)
-#define BOOT_CR4_OSFXSR (1ull << 9)
+#define BOOT_CR0_PE	    (1ull << 0)
+#define BOOT_CR0_MP	    (1ull << 1)
+#define BOOT_CR0_ET	    (1ull << 4)
+#define BOOT_CR0_NE	    (1ull << 5)
+#define BOOT_CR0_WP	    (1ull << 16)
+#define BOOT_CR0_PG	    (1ull << 31)
+#define BOOT_CR4_PAE	    (1ull << 5)
+#define BOOT_CR4_OSFXSR	    (1ull << 9)
 #define BOOT_CR4_OSXMMEXCPT (1ull << 10)
-#define BOOT_EFER_LME (1ull << 8)
-#define BOOT_EFER_LMA (1ull << 10)
-#define BOOT_RFLAGS_FIXED (1ull << 1) /* bit 1 always reads 1 */
+#define BOOT_EFER_LME	    (1ull << 8)
+#define BOOT_EFER_LMA	    (1ull << 10)
+#define BOOT_RFLAGS_FIXED   (1ull << 1) /* bit 1 always reads 1 */
 
 struct boot_params {
 	const char *cmdline; /* NULL is the same as ""; at most BOOT_CMDLINE_MAX - 1 bytes */
@@ -75,10 +75,10 @@ struct boot_params {
 };
 
 struct boot_info {
-	uint64_t mbi_addr;   /* Multiboot information structure (EBX / RSI) */
+	uint64_t mbi_addr; /* Multiboot information structure (EBX / RSI) */
 	uint64_t gdt_base;
 	uint16_t gdt_limit;  /* bytes - 1 */
-	uint64_t cr3;        /* PML4 of the identity map */
+	uint64_t cr3;	     /* PML4 of the identity map */
 	uint16_t code64_sel; /* vCPUs > 0 */
 	uint16_t code32_sel; /* vCPU 0 */
 	uint16_t data_sel;   /* both */

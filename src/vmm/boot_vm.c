@@ -96,7 +96,8 @@ static int start_vcpu(struct vcpu *v, const struct boot_info *bi, const struct l
 
 int boot_vm(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
 {
-	static uint8_t fdt[BOOT_FDT_MAX]; /* main thread only, during set-up */
+	/* Main thread only, during set-up; libfdt wants 8-byte alignment. */
+	static uint8_t fdt[BOOT_FDT_MAX] __attribute__((aligned(8)));
 	struct loader_image li;
 	struct boot_params bp;
 	struct boot_info bi;

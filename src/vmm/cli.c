@@ -10,7 +10,7 @@
 #include "vmm/size.h"
 
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)	STR_(x)
 
 /* Values of the long-only options (above any character). */
 enum {
@@ -26,28 +26,30 @@ enum {
 };
 
 static const struct option long_options[] = {
-	{"mem", required_argument, NULL, 'm'},
-	{"cpus", required_argument, NULL, 'c'},
-	{"kernel", required_argument, NULL, 'k'},
-	{"append", required_argument, NULL, 'a'},
-	{"duration", required_argument, NULL, 'd'},
-	{"dirty-ring-size", required_argument, NULL, OPT_DIRTY_RING_SIZE},
-	{"dirty-limit", required_argument, NULL, OPT_DIRTY_LIMIT},
-	{"dirty-limit-period", required_argument, NULL, OPT_DIRTY_LIMIT_PERIOD},
-	{"qmp", required_argument, NULL, OPT_QMP},
-	{"stats", required_argument, NULL, OPT_STATS},
-	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
-	{"x-harvester", required_argument, NULL, OPT_X_HARVESTER},
-	{"x-harvest-delay-us", required_argument, NULL, OPT_X_HARVEST_DELAY_US},
-	{"x-tick-us", required_argument, NULL, OPT_X_TICK_US},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
+    {"mem", required_argument, NULL, 'm'},
+    {"cpus", required_argument, NULL, 'c'},
+    {"kernel", required_argument, NULL, 'k'},
+    {"append", required_argument, NULL, 'a'},
+    {"duration", required_argument, NULL, 'd'},
+    {"dirty-ring-size", required_argument, NULL, OPT_DIRTY_RING_SIZE},
+    {"dirty-limit", required_argument, NULL, OPT_DIRTY_LIMIT},
+    {"dirty-limit-period", required_argument, NULL, OPT_DIRTY_LIMIT_PERIOD},
+    {"qmp", required_argument, NULL, OPT_QMP},
+    {"stats", required_argument, NULL, OPT_STATS},
+    {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+    {"x-harvester", required_argument, NULL, OPT_X_HARVESTER},
+    {"x-harvest-delay-us", required_argument, NULL, OPT_X_HARVEST_DELAY_US},
+    {"x-tick-us", required_argument, NULL, OPT_X_TICK_US},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
 };
 
 /* Leading ':' so that a missing argument is reported as ':' (not '?'). */
 static const char short_options[] = ":m:c:k:a:d:hV";
 
+/* The help text, laid out by hand as the user sees it. */
+// clang-format off
 static const char usage_text[] =
 	"Usage: vmm [OPTIONS]\n"
 	"\n"
@@ -79,8 +81,8 @@ static const char usage_text[] =
 	"                             (default: none)\n"
 	"      --stats FILE           write statistics to FILE, \"-\" for standard output\n"
 	"                             (default: none)\n"
-	"      --stats-interval MS    time between two statistics records, " STR(CLI_STATS_INTERVAL_MIN_MS) ".." STR(CLI_STATS_INTERVAL_MAX_MS) "\n"
-	"                             (default " STR(CLI_DEFAULT_STATS_INTERVAL_MS) ")\n"
+	"      --stats-interval MS    time between two statistics records,\n"
+	"                             " STR(CLI_STATS_INTERVAL_MIN_MS) ".." STR(CLI_STATS_INTERVAL_MAX_MS) " (default " STR(CLI_DEFAULT_STATS_INTERVAL_MS) ")\n"
 	"\n"
 	"Testing (not a stable interface):\n"
 	"      --x-harvester self|simple\n"
@@ -90,6 +92,7 @@ static const char usage_text[] =
 	"\n"
 	"  -h, --help                 show this help and exit\n"
 	"  -V, --version              show the version and exit\n";
+// clang-format on
 
 const char *cli_usage(void)
 {
@@ -157,8 +160,8 @@ static int parse_ranged(const char *opt, const char *s, uint64_t min, uint64_t m
 	return 0;
 }
 
-static int parse_unsigned(const char *opt, const char *s, unsigned min, unsigned max,
-			  unsigned *out, char *err, size_t errlen)
+static int parse_unsigned(const char *opt, const char *s, unsigned min, unsigned max, unsigned *out,
+			  char *err, size_t errlen)
 {
 	uint64_t v;
 	int r = parse_ranged(opt, s, min, max, &v, err, errlen);
@@ -184,12 +187,12 @@ static int parse_mem(const char *s, uint64_t *out, char *err, size_t errlen)
 	}
 	if (v < CLI_MEM_MIN) {
 		snprintf(err, errlen,
-			 "--mem %s is below the minimum of " STR(CLI_MEM_MIN_MIB) "M (the kernel is loaded at 1 MiB)",
-			 s);
+			 "--mem %s is below the minimum of %dM (the kernel is loaded at 1 MiB)", s,
+			 CLI_MEM_MIN_MIB);
 		return -ERANGE;
 	}
 	if (v > CLI_MEM_MAX) {
-		snprintf(err, errlen, "--mem %s is above the maximum of " STR(CLI_MEM_MAX_TIB) "T", s);
+		snprintf(err, errlen, "--mem %s is above the maximum of %dT", s, CLI_MEM_MAX_TIB);
 		return -ERANGE;
 	}
 	if (v % CLI_MEM_ALIGN) {
@@ -209,12 +212,10 @@ static int parse_duration(const char *s, uint64_t *out_ns, char *err, size_t err
 	int digits = 0;
 
 	for (; *p >= '0' && *p <= '9'; p++, digits++) {
-		if (secs > CLI_DURATION_MAX_S)
-			break;
-		secs = secs * 10 + (uint64_t)(*p - '0');
+		/* Once over the limit, stop accumulating (no overflow) but keep scanning. */
+		if (secs <= CLI_DURATION_MAX_S)
+			secs = secs * 10 + (uint64_t)(*p - '0');
 	}
-	if (*p >= '0' && *p <= '9')
-		goto range;
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
 			/* Digits below a nanosecond are dropped. */
@@ -225,12 +226,15 @@ static int parse_duration(const char *s, uint64_t *out_ns, char *err, size_t err
 		}
 	}
 	if (!digits || *p) {
-		snprintf(err, errlen, "--duration: \"%s\" is not a number of seconds (e.g. 10 or 2.5)",
-			 s);
+		snprintf(err, errlen,
+			 "--duration: \"%s\" is not a number of seconds (e.g. 10 or 2.5)", s);
 		return -EINVAL;
 	}
-	if (secs > CLI_DURATION_MAX_S)
-		goto range;
+	if (secs > CLI_DURATION_MAX_S) {
+		snprintf(err, errlen, "--duration %s is too long: the limit is %d seconds", s,
+			 CLI_DURATION_MAX_S);
+		return -ERANGE;
+	}
 	if (secs == 0 && frac == 0) {
 		snprintf(err, errlen,
 			 "--duration must be positive (leave it out to run until interrupted)");
@@ -238,10 +242,6 @@ static int parse_duration(const char *s, uint64_t *out_ns, char *err, size_t err
 	}
 	*out_ns = secs * ns_per_s + frac;
 	return 0;
-range:
-	snprintf(err, errlen, "--duration %s is too long: the limit is " STR(CLI_DURATION_MAX_S) " seconds",
-		 s);
-	return -ERANGE;
 }
 
 static int parse_ring_size(const char *s, uint32_t *out, char *err, size_t errlen)
@@ -260,6 +260,13 @@ static int parse_ring_size(const char *s, uint32_t *out, char *err, size_t errle
 	return 0;
 }
 
+static int bad_limit_spec(const char *spec, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "--dirty-limit %s: expected MIB_PER_S or CPU=MIB_PER_S[,CPU=MIB_PER_S...]", spec);
+	return -EINVAL;
+}
+
 static int parse_rate(const char *spec, const char *s, const char **end, uint64_t *out, char *err,
 		      size_t errlen)
 {
@@ -268,13 +275,10 @@ static int parse_rate(const char *spec, const char *s, const char **end, uint64_
 	if (r == 0 && *out > CLI_DIRTY_LIMIT_MAX_MIB)
 		r = -ERANGE;
 	if (r == -ERANGE)
-		snprintf(err, errlen,
-			 "--dirty-limit %s: a rate is at most " STR(CLI_DIRTY_LIMIT_MAX_MIB) " MiB/s",
-			 spec);
+		snprintf(err, errlen, "--dirty-limit %s: a rate is at most %d MiB/s", spec,
+			 CLI_DIRTY_LIMIT_MAX_MIB);
 	else if (r < 0)
-		snprintf(err, errlen,
-			 "--dirty-limit %s: expected MIB_PER_S or CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
-			 spec);
+		bad_limit_spec(spec, err, errlen);
 	return r;
 }
 
@@ -308,16 +312,11 @@ static int parse_dirty_limit(const char *spec, struct vmm_config *cfg, unsigned 
 
 		r = parse_u64(p, &p, &cpu);
 		if (r == -EINVAL || (r == 0 && *p != '=')) {
-			snprintf(err, errlen,
-				 "--dirty-limit %s: expected MIB_PER_S or "
-				 "CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
-				 spec);
-			return -EINVAL;
+			return bad_limit_spec(spec, err, errlen);
 		}
 		if (r < 0 || cpu >= STRESS_MAX_CPUS) {
-			snprintf(err, errlen,
-				 "--dirty-limit %s: vCPU indices must be below " STR(CLI_CPUS_MAX),
-				 spec);
+			snprintf(err, errlen, "--dirty-limit %s: vCPU indices must be below %d",
+				 spec, CLI_CPUS_MAX);
 			return -ERANGE;
 		}
 		if (seen[cpu]) {
@@ -335,11 +334,7 @@ static int parse_dirty_limit(const char *spec, struct vmm_config *cfg, unsigned 
 		if (!*p)
 			break;
 		if (*p != ',') {
-			snprintf(err, errlen,
-				 "--dirty-limit %s: expected MIB_PER_S or "
-				 "CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
-				 spec);
-			return -EINVAL;
+			return bad_limit_spec(spec, err, errlen);
 		}
 		p++;
 	}
@@ -360,9 +355,10 @@ static int parse_qmp(const char *s, struct cli_qmp_addr *q, char *err, size_t er
 			return -EINVAL;
 		}
 		if (strlen(path) >= sizeof(q->path)) {
-			snprintf(err, errlen,
-				 "--qmp: the socket path is %zu bytes long; a Unix socket path has at most %zu",
-				 strlen(path), sizeof(q->path) - 1);
+			snprintf(
+			    err, errlen,
+			    "--qmp: the socket path is %zu bytes long; a Unix socket path has at most %zu",
+			    strlen(path), sizeof(q->path) - 1);
 			return -ENAMETOOLONG;
 		}
 		memset(q, 0, sizeof(*q));
@@ -392,7 +388,8 @@ static int parse_qmp(const char *s, struct cli_qmp_addr *q, char *err, size_t er
 		}
 		if (memchr(host, ':', (size_t)(host_end - host))) {
 			snprintf(err, errlen,
-				 "--qmp %s: put an IPv6 address in brackets, as in tcp:[::1]:4444", s);
+				 "--qmp %s: put an IPv6 address in brackets, as in tcp:[::1]:4444",
+				 s);
 			return -EINVAL;
 		}
 		port = host_end + 1;
@@ -508,8 +505,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 		case 'a':
 			if (strlen(optarg) > CLI_APPEND_MAX) {
 				snprintf(err, errlen,
-					 "--append is %zu bytes long; the limit is " STR(CLI_APPEND_MAX) " bytes",
-					 strlen(optarg));
+					 "--append is %zu bytes long; the limit is %d bytes",
+					 strlen(optarg), CLI_APPEND_MAX);
 				r = -E2BIG;
 			}
 			cfg->append = optarg;
@@ -525,7 +522,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 			break;
 		case OPT_DIRTY_LIMIT_PERIOD:
 			r = parse_unsigned("--dirty-limit-period", optarg,
-					   CLI_DIRTY_LIMIT_PERIOD_MIN_MS, CLI_DIRTY_LIMIT_PERIOD_MAX_MS,
+					   CLI_DIRTY_LIMIT_PERIOD_MIN_MS,
+					   CLI_DIRTY_LIMIT_PERIOD_MAX_MS,
 					   &cfg->dirty_limit_period_ms, err, errlen);
 			break;
 		case OPT_QMP:
@@ -533,8 +531,9 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 			break;
 		case OPT_STATS:
 			if (!*optarg) {
-				snprintf(err, errlen,
-					 "--stats: the file name is empty (use - for standard output)");
+				snprintf(
+				    err, errlen,
+				    "--stats: the file name is empty (use - for standard output)");
 				r = -EINVAL;
 			}
 			cfg->stats_path = optarg;
@@ -548,15 +547,18 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 			r = parse_harvester(optarg, &cfg->harvester, err, errlen);
 			break;
 		case OPT_X_HARVEST_DELAY_US:
-			r = parse_unsigned("--x-harvest-delay-us", optarg, 0, CLI_HARVEST_DELAY_MAX_US,
-					   &cfg->harvest_delay_us, err, errlen);
+			r = parse_unsigned("--x-harvest-delay-us", optarg, 0,
+					   CLI_HARVEST_DELAY_MAX_US, &cfg->harvest_delay_us, err,
+					   errlen);
 			break;
 		case OPT_X_TICK_US:
-			r = parse_ranged("--x-tick-us", optarg, 0, CLI_TICK_MAX_US, &v, err, errlen);
+			r = parse_ranged("--x-tick-us", optarg, 0, CLI_TICK_MAX_US, &v, err,
+					 errlen);
 			if (r == 0 && v != 0 && v < CLI_TICK_MIN_US) {
-				snprintf(err, errlen,
-					 "--x-tick-us must be 0 (automatic) or between " STR(CLI_TICK_MIN_US) " and " STR(CLI_TICK_MAX_US) ", not %s",
-					 optarg);
+				snprintf(
+				    err, errlen,
+				    "--x-tick-us must be 0 (automatic) or between %d and %d, not %s",
+				    CLI_TICK_MIN_US, CLI_TICK_MAX_US, optarg);
 				r = -ERANGE;
 			}
 			if (r == 0)
@@ -574,14 +576,16 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 	}
 
 	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument \"%s\" (vmm takes options only; see --help)",
+		snprintf(err, errlen,
+			 "unexpected argument \"%s\" (vmm takes options only; see --help)",
 			 argv[optind]);
 		return -EINVAL;
 	}
 	if (ncpus_needed > cfg->ncpus) {
-		snprintf(err, errlen,
-			 "--dirty-limit names vCPU %u, but there %s only %u (--cpus; vCPUs are numbered from 0)",
-			 ncpus_needed - 1, cfg->ncpus == 1 ? "is" : "are", cfg->ncpus);
+		snprintf(
+		    err, errlen,
+		    "--dirty-limit names vCPU %u, but there %s only %u (--cpus; vCPUs are numbered from 0)",
+		    ncpus_needed - 1, cfg->ncpus == 1 ? "is" : "are", cfg->ncpus);
 		return -EINVAL;
 	}
 	for (unsigned i = cfg->ncpus; i < STRESS_MAX_CPUS; i++)

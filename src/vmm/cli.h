@@ -15,7 +15,7 @@
 #include "stress_abi.h"
 
 /* Positive return values of cli_parse(): what the user asked for instead of a run. */
-#define CLI_HELP 1
+#define CLI_HELP    1
 #define CLI_VERSION 2
 
 /*
@@ -23,14 +23,15 @@
  * these macros, so the help text cannot drift from the code.
  */
 #define CLI_DEFAULT_MEM_MIB 512
-#define CLI_DEFAULT_CPUS 1
+#define CLI_DEFAULT_CPUS    1
 /*
- * The largest ring KVM offers on our hosts (1 MiB of 16-byte entries, so
- * 1 MiB per vCPU).  The largest ring gives the most slack before a ring-full
- * exit, which matters on hosts whose KVM does not honour the ring's soft
- * limit (see docs/architecture.md and the host notes).  The limiter's
- * precision does not depend on the ring size: vCPUs are kicked and their
- * rings harvested on a timer, not on ring-full exits.
+ * The largest ring KVM offers on our hosts: 65536 entries of 16 bytes, so
+ * it costs 1 MiB per vCPU.  The largest ring gives the most slack before a
+ * ring-full exit, which matters on hosts whose KVM does not honour the
+ * ring's soft limit (see the host notes: the ring fills completely and the
+ * vCPU wedges).  The limiter's precision does not depend on the ring size:
+ * vCPUs are kicked and their rings harvested on a timer, not on ring-full
+ * exits.
  */
 #define CLI_DEFAULT_DIRTY_RING 65536
 /*
@@ -46,10 +47,10 @@
 /* Bounds. */
 /* The kernel is loaded at 1 MiB; below 4 MiB there is no room for it and its data. */
 #define CLI_MEM_MIN_MIB 4
-#define CLI_MEM_MIN ((uint64_t)CLI_MEM_MIN_MIB << 20)
+#define CLI_MEM_MIN	((uint64_t)CLI_MEM_MIN_MIB << 20)
 /* A sanity bound (the caller compares against the host's real memory). */
 #define CLI_MEM_MAX_TIB 1
-#define CLI_MEM_MAX ((uint64_t)CLI_MEM_MAX_TIB << 40)
+#define CLI_MEM_MAX	((uint64_t)CLI_MEM_MAX_TIB << 40)
 /* KVM memslots are made of whole 4 KiB pages. */
 #define CLI_MEM_ALIGN 4096ull
 /* vCPUs the stress kernel and the stats device know of. */
@@ -70,7 +71,10 @@
 /* A controller period of 1 ms .. 1 s, as QEMU's x-vcpu-dirty-limit-period. */
 #define CLI_DIRTY_LIMIT_PERIOD_MIN_MS 1
 #define CLI_DIRTY_LIMIT_PERIOD_MAX_MS 1000
-/* Below 10 ms the stats lines cost more than the run they describe; above a minute they say nothing. */
+/*
+ * Below 10 ms the stats records cost more than the run they describe; above
+ * a minute they say nothing.
+ */
 #define CLI_STATS_INTERVAL_MIN_MS 10
 #define CLI_STATS_INTERVAL_MAX_MS 60000
 /* One second per harvest is already a guest that barely runs; more is a typo. */
@@ -97,13 +101,13 @@ struct cli_qmp_addr {
 	enum cli_qmp_kind kind;
 	char path[CLI_QMP_PATH_MAX]; /* CLI_QMP_UNIX */
 	char host[CLI_QMP_HOST_MAX]; /* CLI_QMP_TCP */
-	uint16_t port;               /* CLI_QMP_TCP, 1..65535 */
+	uint16_t port;		     /* CLI_QMP_TCP, 1..65535 */
 };
 
 /* Who harvests a vCPU's dirty ring (test knob --x-harvester). */
 enum cli_harvester {
-	CLI_HARVESTER_SELF = 0, /* each vCPU thread harvests its own ring after its exits */
-	CLI_HARVESTER_SIMPLE,   /* the simpler reference harvester, for comparison */
+	CLI_HARVESTER_SELF = 0, /* each vCPU thread harvests its own ring, on a timer kick */
+	CLI_HARVESTER_SIMPLE,	/* baseline: one thread harvests every ring */
 };
 
 /*
@@ -111,10 +115,10 @@ enum cli_harvester {
  * the program).
  */
 struct vmm_config {
-	uint64_t mem_size;  /* bytes, multiple of 4 KiB */
-	unsigned ncpus;     /* 1..CLI_CPUS_MAX */
-	const char *kernel; /* NULL: the bundled kernel */
-	const char *append; /* kernel command line, never NULL ("" by default) */
+	uint64_t mem_size;    /* bytes, multiple of 4 KiB */
+	unsigned ncpus;	      /* 1..CLI_CPUS_MAX */
+	const char *kernel;   /* NULL: the bundled kernel */
+	const char *append;   /* kernel command line, never NULL ("" by default) */
 	uint64_t duration_ns; /* 0: run until interrupted */
 
 	uint32_t dirty_ring_size; /* entries, a power of two */
@@ -129,7 +133,7 @@ struct vmm_config {
 	/* Test knobs (--x-*). */
 	enum cli_harvester harvester;
 	unsigned harvest_delay_us; /* artificial delay per harvest */
-	unsigned tick_us;          /* harvest tick, 0 = automatic */
+	unsigned tick_us;	   /* harvest tick, 0 = automatic */
 };
 
 /* Fill @cfg with the defaults (what cli_parse() starts from). */

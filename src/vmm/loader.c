@@ -14,7 +14,7 @@
 #endif
 
 /* Multiboot header: magic, flags, checksum; with flag 16, five address words. */
-#define MB_HDR_SIZE 12
+#define MB_HDR_SIZE	 12
 #define MB_HDR_AOUT_SIZE 32
 
 static uint32_t rd32(const uint8_t *p)
@@ -60,9 +60,10 @@ static int find_multiboot(const uint8_t *img, size_t len, struct loader_image *o
 				 "the Multiboot header at file offset 0x%llx has a bad checksum",
 				 (unsigned long long)bad);
 		else
-			snprintf(err, errlen,
-				 "no Multiboot header (magic 0x1BADB002) in the first %d bytes of the kernel: is it a Multiboot kernel?",
-				 LOADER_MB_SEARCH);
+			snprintf(
+			    err, errlen,
+			    "no Multiboot header (magic 0x1BADB002) in the first %d bytes of the kernel: is it a Multiboot kernel?",
+			    LOADER_MB_SEARCH);
 		return -ENOEXEC;
 	}
 
@@ -74,10 +75,11 @@ static int find_multiboot(const uint8_t *img, size_t len, struct loader_image *o
 		return -ENOEXEC;
 	}
 	if ((flags & LOADER_MB_FLAG_AOUT_KLUDGE) && off + MB_HDR_AOUT_SIZE > limit) {
-		snprintf(err, errlen,
-			 "the Multiboot header at file offset 0x%llx asks for load addresses (flag 16) but its address fields run past %s",
-			 (unsigned long long)off,
-			 limit < LOADER_MB_SEARCH ? "the end of the file" : "the first 8192 bytes");
+		snprintf(
+		    err, errlen,
+		    "the Multiboot header at file offset 0x%llx asks for load addresses (flag 16) but its address fields run past %s",
+		    (unsigned long long)off,
+		    limit < LOADER_MB_SEARCH ? "the end of the file" : "the first 8192 bytes");
 		return -ENOEXEC;
 	}
 	out->mb_offset = off;
@@ -95,9 +97,10 @@ static int parse_aout_kludge(const uint8_t *img, size_t len, struct loader_image
 	struct loader_segment *s = &out->seg[0];
 
 	if (load_addr > header_addr || header_addr - load_addr > out->mb_offset) {
-		snprintf(err, errlen,
-			 "Multiboot load addresses: load_addr 0x%llx and header_addr 0x%llx put the start of the image before the start of the file",
-			 (unsigned long long)load_addr, (unsigned long long)header_addr);
+		snprintf(
+		    err, errlen,
+		    "Multiboot load addresses: load_addr 0x%llx and header_addr 0x%llx put the start of the image before the start of the file",
+		    (unsigned long long)load_addr, (unsigned long long)header_addr);
 		return -ENOEXEC;
 	}
 	s->paddr = load_addr;
@@ -105,9 +108,10 @@ static int parse_aout_kludge(const uint8_t *img, size_t len, struct loader_image
 	if (load_end_addr == 0) {
 		s->filesz = len - s->offset;
 	} else if (load_end_addr <= load_addr) {
-		snprintf(err, errlen,
-			 "Multiboot load addresses: load_end_addr 0x%llx is not above load_addr 0x%llx",
-			 (unsigned long long)load_end_addr, (unsigned long long)load_addr);
+		snprintf(
+		    err, errlen,
+		    "Multiboot load addresses: load_end_addr 0x%llx is not above load_addr 0x%llx",
+		    (unsigned long long)load_end_addr, (unsigned long long)load_addr);
 		return -ENOEXEC;
 	} else {
 		s->filesz = load_end_addr - load_addr;
@@ -115,10 +119,10 @@ static int parse_aout_kludge(const uint8_t *img, size_t len, struct loader_image
 	if (bss_end_addr == 0) {
 		s->memsz = s->filesz;
 	} else if (bss_end_addr < load_addr + s->filesz) {
-		snprintf(err, errlen,
-			 "Multiboot load addresses: bss_end_addr 0x%llx is below the end of the loaded image 0x%llx",
-			 (unsigned long long)bss_end_addr,
-			 (unsigned long long)(load_addr + s->filesz));
+		snprintf(
+		    err, errlen,
+		    "Multiboot load addresses: bss_end_addr 0x%llx is below the end of the loaded image 0x%llx",
+		    (unsigned long long)bss_end_addr, (unsigned long long)(load_addr + s->filesz));
 		return -ENOEXEC;
 	} else {
 		s->memsz = bss_end_addr - load_addr;
@@ -141,14 +145,14 @@ static void read_phdr(const uint8_t *p, bool is64, struct phdr *ph)
 		Elf64_Phdr e;
 
 		memcpy(&e, p, sizeof(e));
-		*ph = (struct phdr){e.p_type, e.p_offset, e.p_vaddr, e.p_paddr, e.p_filesz,
-				    e.p_memsz};
+		*ph = (struct phdr){e.p_type,  e.p_offset, e.p_vaddr,
+				    e.p_paddr, e.p_filesz, e.p_memsz};
 	} else {
 		Elf32_Phdr e;
 
 		memcpy(&e, p, sizeof(e));
-		*ph = (struct phdr){e.p_type, e.p_offset, e.p_vaddr, e.p_paddr, e.p_filesz,
-				    e.p_memsz};
+		*ph = (struct phdr){e.p_type,  e.p_offset, e.p_vaddr,
+				    e.p_paddr, e.p_filesz, e.p_memsz};
 	}
 }
 
@@ -160,8 +164,9 @@ static int parse_elf(const uint8_t *img, size_t len, struct loader_image *out, c
 	bool is64, entry_found = false;
 
 	if (len < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG)) {
-		snprintf(err, errlen,
-			 "the kernel is not an ELF file and its Multiboot header has no load addresses (flag 16)");
+		snprintf(
+		    err, errlen,
+		    "the kernel is not an ELF file and its Multiboot header has no load addresses (flag 16)");
 		return -ENOEXEC;
 	}
 	if (img[EI_CLASS] != ELFCLASS32 && img[EI_CLASS] != ELFCLASS64) {
@@ -179,8 +184,8 @@ static int parse_elf(const uint8_t *img, size_t len, struct loader_image *out, c
 		return -ENOEXEC;
 	}
 	if (len < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
-		snprintf(err, errlen, "the kernel is truncated: %zu bytes, shorter than an ELF header",
-			 len);
+		snprintf(err, errlen,
+			 "the kernel is truncated: %zu bytes, shorter than an ELF header", len);
 		return -ENOEXEC;
 	}
 
@@ -209,9 +214,8 @@ static int parse_elf(const uint8_t *img, size_t len, struct loader_image *out, c
 	}
 	want_machine = is64 ? EM_X86_64 : EM_386;
 	if (machine != want_machine) {
-		snprintf(err, errlen,
-			 "the kernel is an ELF%d file for machine %u, not %s", is64 ? 64 : 32,
-			 machine, is64 ? "x86-64 (EM_X86_64)" : "i386 (EM_386)");
+		snprintf(err, errlen, "the kernel is an ELF%d file for machine %u, not %s",
+			 is64 ? 64 : 32, machine, is64 ? "x86-64 (EM_X86_64)" : "i386 (EM_386)");
 		return -ENOEXEC;
 	}
 	need_phentsize = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
@@ -226,9 +230,10 @@ static int parse_elf(const uint8_t *img, size_t len, struct loader_image *out, c
 		return -ENOEXEC;
 	}
 	if (!in_file(phoff, phnum * phentsize, len)) {
-		snprintf(err, errlen,
-			 "the ELF program headers (offset 0x%llx, %u of them) run past the end of the %zu-byte file",
-			 (unsigned long long)phoff, phnum, len);
+		snprintf(
+		    err, errlen,
+		    "the ELF program headers (offset 0x%llx, %u of them) run past the end of the %zu-byte file",
+		    (unsigned long long)phoff, phnum, len);
 		return -ENOEXEC;
 	}
 
@@ -241,9 +246,10 @@ static int parse_elf(const uint8_t *img, size_t len, struct loader_image *out, c
 		if (ph.type != PT_LOAD)
 			continue;
 		if (ph.filesz > ph.memsz) {
-			snprintf(err, errlen,
-				 "ELF program header %u: file size 0x%llx is larger than memory size 0x%llx",
-				 i, (unsigned long long)ph.filesz, (unsigned long long)ph.memsz);
+			snprintf(
+			    err, errlen,
+			    "ELF program header %u: file size 0x%llx is larger than memory size 0x%llx",
+			    i, (unsigned long long)ph.filesz, (unsigned long long)ph.memsz);
 			return -ENOEXEC;
 		}
 		if (ph.memsz == 0)
@@ -253,8 +259,8 @@ static int parse_elf(const uint8_t *img, size_t len, struct loader_image *out, c
 				 LOADER_MAX_SEGMENTS);
 			return -E2BIG;
 		}
-		out->seg[out->nsegs++] = (struct loader_segment){ph.paddr, ph.offset, ph.filesz,
-								 ph.memsz};
+		out->seg[out->nsegs++] =
+		    (struct loader_segment){ph.paddr, ph.offset, ph.filesz, ph.memsz};
 		/* The entry is virtual: translate through the segment holding it. */
 		if (!entry_found && ph.vaddr <= entry && entry - ph.vaddr < ph.filesz) {
 			entry_found = true;
@@ -266,16 +272,18 @@ static int parse_elf(const uint8_t *img, size_t len, struct loader_image *out, c
 		return -ENOEXEC;
 	}
 	if (!entry_found) {
-		snprintf(err, errlen,
-			 "the ELF entry point 0x%llx is not inside the file contents of any loadable segment",
-			 (unsigned long long)entry);
+		snprintf(
+		    err, errlen,
+		    "the ELF entry point 0x%llx is not inside the file contents of any loadable segment",
+		    (unsigned long long)entry);
 		return -ENOEXEC;
 	}
 	return 0;
 
 not_exec:
-	snprintf(err, errlen,
-		 "the ELF file is not a static executable (ET_EXEC, version 1): link the kernel without -pie");
+	snprintf(
+	    err, errlen,
+	    "the ELF file is not a static executable (ET_EXEC, version 1): link the kernel without -pie");
 	return -ENOEXEC;
 }
 
@@ -298,30 +306,32 @@ static int check_segments(const struct loader_image *li, size_t len, uint64_t me
 
 		seg_name(li, i, name, sizeof(name));
 		if (!in_file(s->offset, s->filesz, len)) {
-			snprintf(err, errlen,
-				 "%s (file offset 0x%llx, 0x%llx bytes) runs past the end of the %zu-byte file",
-				 name, (unsigned long long)s->offset,
-				 (unsigned long long)s->filesz, len);
+			snprintf(
+			    err, errlen,
+			    "%s (file offset 0x%llx, 0x%llx bytes) runs past the end of the %zu-byte file",
+			    name, (unsigned long long)s->offset, (unsigned long long)s->filesz,
+			    len);
 			return -ENOEXEC;
 		}
 		if (s->paddr + s->memsz < s->paddr) {
-			snprintf(err, errlen,
-				 "%s: address 0x%llx plus size 0x%llx overflows", name,
+			snprintf(err, errlen, "%s: address 0x%llx plus size 0x%llx overflows", name,
 				 (unsigned long long)s->paddr, (unsigned long long)s->memsz);
 			return -ENOEXEC;
 		}
 		if (s->paddr < LOADER_LOAD_MIN) {
-			snprintf(err, errlen,
-				 "%s loads at 0x%llx, below 1 MiB (0x100000) where the boot structures live",
-				 name, (unsigned long long)s->paddr);
+			snprintf(
+			    err, errlen,
+			    "%s loads at 0x%llx, below 1 MiB (0x100000) where the boot structures live",
+			    name, (unsigned long long)s->paddr);
 			return -ENOEXEC;
 		}
 		if (s->paddr + s->memsz > mem_size) {
-			snprintf(err, errlen,
-				 "%s (0x%llx-0x%llx) ends beyond the guest's RAM (0x%llx bytes): give more --mem",
-				 name, (unsigned long long)s->paddr,
-				 (unsigned long long)(s->paddr + s->memsz),
-				 (unsigned long long)mem_size);
+			snprintf(
+			    err, errlen,
+			    "%s (0x%llx-0x%llx) ends beyond the guest's RAM (0x%llx bytes): give more --mem",
+			    name, (unsigned long long)s->paddr,
+			    (unsigned long long)(s->paddr + s->memsz),
+			    (unsigned long long)mem_size);
 			return -ENOEXEC;
 		}
 		for (unsigned j = 0; j < i; j++) {
@@ -372,9 +382,10 @@ static int find_boot_hdr(const uint8_t *img, size_t len, struct loader_image *ou
 			return -ENOEXEC;
 		}
 		if (h.ap_entry >= LOADER_AP_ENTRY_LIMIT || !in_segment(out, h.ap_entry)) {
-			snprintf(err, errlen,
-				 "the vmm boot header's ap_entry 0x%llx is not inside a loaded segment below 4 GiB",
-				 (unsigned long long)h.ap_entry);
+			snprintf(
+			    err, errlen,
+			    "the vmm boot header's ap_entry 0x%llx is not inside a loaded segment below 4 GiB",
+			    (unsigned long long)h.ap_entry);
 			return -ENOEXEC;
 		}
 		out->has_ap_entry = true;
@@ -382,7 +393,8 @@ static int find_boot_hdr(const uint8_t *img, size_t len, struct loader_image *ou
 		return 0;
 	}
 	if (bad >= 0) {
-		snprintf(err, errlen, "the vmm boot header at file offset 0x%llx has a bad checksum",
+		snprintf(err, errlen,
+			 "the vmm boot header at file offset 0x%llx has a bad checksum",
 			 (unsigned long long)bad);
 		return -ENOEXEC;
 	}
@@ -412,9 +424,10 @@ int loader_parse(const uint8_t *img, size_t len, uint64_t mem_size, struct loade
 	if (r < 0)
 		return r;
 	if (out->entry >= LOADER_ENTRY_LIMIT || !in_segment(out, out->entry)) {
-		snprintf(err, errlen,
-			 "the entry point 0x%llx is not inside a loaded segment below 4 GiB (vCPU 0 starts in 32-bit mode)",
-			 (unsigned long long)out->entry);
+		snprintf(
+		    err, errlen,
+		    "the entry point 0x%llx is not inside a loaded segment below 4 GiB (vCPU 0 starts in 32-bit mode)",
+		    (unsigned long long)out->entry);
 		return -ENOEXEC;
 	}
 	return find_boot_hdr(img, len, out, err, errlen);

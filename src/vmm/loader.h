@@ -29,10 +29,10 @@
 
 #define LOADER_MB_MAGIC 0x1BADB002u
 /* The Multiboot header must lie within the file's first 8 KiB, 4-byte aligned. */
-#define LOADER_MB_SEARCH 8192
-#define LOADER_MB_FLAG_PAGE_ALIGN (1u << 0)
-#define LOADER_MB_FLAG_MEMINFO (1u << 1)
-#define LOADER_MB_FLAG_VIDEO (1u << 2)
+#define LOADER_MB_SEARCH	   8192
+#define LOADER_MB_FLAG_PAGE_ALIGN  (1u << 0)
+#define LOADER_MB_FLAG_MEMINFO	   (1u << 1)
+#define LOADER_MB_FLAG_VIDEO	   (1u << 2)
 #define LOADER_MB_FLAG_AOUT_KLUDGE (1u << 16)
 /* The required flags (bits 0..15) we can honour; see above. */
 #define LOADER_MB_FLAGS_SUPPORTED                                                                  \
@@ -49,10 +49,10 @@
 #define LOADER_MAX_SEGMENTS 16
 
 struct loader_segment {
-	uint64_t paddr;  /* guest-physical load address */
+	uint64_t paddr;	 /* guest-physical load address */
 	uint64_t offset; /* in the file */
 	uint64_t filesz; /* bytes copied from the file */
-	uint64_t memsz;  /* bytes in memory (>= filesz; the rest is zeroed) */
+	uint64_t memsz;	 /* bytes in memory (>= filesz; the rest is zeroed) */
 };
 
 enum loader_format {
@@ -65,11 +65,11 @@ struct loader_image {
 	enum loader_format format;
 	uint32_t mb_flags;  /* the Multiboot header's flags */
 	uint64_t mb_offset; /* file offset of the Multiboot header */
-	uint64_t entry;     /* guest-physical entry of vCPU 0 (32-bit), < 4 GiB */
-	unsigned nsegs;     /* >= 1 */
+	uint64_t entry;	    /* guest-physical entry of vCPU 0 (32-bit), < 4 GiB */
+	unsigned nsegs;	    /* >= 1 */
 	struct loader_segment seg[LOADER_MAX_SEGMENTS];
-	bool has_ap_entry;  /* a struct stress_boot_hdr was found */
-	uint64_t ap_entry;  /* guest-physical 64-bit entry of vCPUs > 0 */
+	bool has_ap_entry; /* a struct stress_boot_hdr was found */
+	uint64_t ap_entry; /* guest-physical 64-bit entry of vCPUs > 0 */
 };
 
 /*

@@ -92,9 +92,10 @@ int mdesc_build(void *buf, size_t bufsize, const struct mdesc *m, char *err, siz
 
 	r = build(buf, bufsize, m);
 	if (r == -FDT_ERR_NOSPACE) {
-		snprintf(err, errlen,
-			 "the machine description does not fit in %zu bytes (a long command line or many vCPUs?)",
-			 bufsize);
+		snprintf(
+		    err, errlen,
+		    "the machine description does not fit in %zu bytes (a long command line or many vCPUs?)",
+		    bufsize);
 		return -ENOSPC;
 	}
 	if (r < 0) {

@@ -20,19 +20,20 @@
 #define MDESC_COMPATIBLE "vmm,stress-machine"
 
 struct mdesc {
-	uint64_t mem_size;           /* bytes of RAM from guest-physical 0 */
-	unsigned ncpus;              /* 1..STRESS_MAX_CPUS */
-	const char *bootargs;        /* NULL is the same as "" */
-	uint32_t tsc_khz;            /* 0: unknown, vmm,tsc-khz is left out */
-	uint64_t stats_gpa;          /* stats device; stats_size 0: vmm,stats-region is left out */
+	uint64_t mem_size;    /* bytes of RAM from guest-physical 0 */
+	unsigned ncpus;	      /* 1..STRESS_MAX_CPUS */
+	const char *bootargs; /* NULL is the same as "" */
+	uint32_t tsc_khz;     /* 0: unknown, vmm,tsc-khz is left out */
+	uint64_t stats_gpa;   /* stats device; stats_size 0: vmm,stats-region is left out */
 	uint64_t stats_size;
 	uint32_t dirty_ring_entries; /* 0: vmm,dirty-ring-size is left out */
 };
 
 /*
- * Build the tree into @buf (@bufsize bytes).  Returns 0, -ENOSPC when the
- * tree does not fit (the message says how large @buf was), -EINVAL for a
- * bad @m.  The blob's size is then mdesc_size(@buf).
+ * Build the tree into @buf (@bufsize bytes, 8-byte aligned as libfdt
+ * wants).  Returns 0, -ENOSPC when the tree does not fit (the message says
+ * how large @buf was), -EINVAL for a bad @m.  The blob's size is then
+ * mdesc_size(@buf).
  */
 int mdesc_build(void *buf, size_t bufsize, const struct mdesc *m, char *err, size_t errlen);
 

@@ -84,10 +84,11 @@ int size_parse(const char *s, unsigned default_shift, uint64_t *out, char *err, 
 	return 0;
 
 bad:
-	snprintf(err, errlen,
-		 "invalid size \"%s\": expected a whole number with an optional K, M, G or T suffix "
-		 "(e.g. 512M or 2GiB)",
-		 s);
+	snprintf(
+	    err, errlen,
+	    "invalid size \"%s\": expected a whole number with an optional K, M, G or T suffix "
+	    "(e.g. 512M or 2GiB)",
+	    s);
 	return -EINVAL;
 range:
 	snprintf(err, errlen, "size \"%s\" is too large", s);

@@ -16,8 +16,8 @@
 
 /* Default units for a number without a suffix (a shift count). */
 #define SIZE_UNIT_BYTES 0
-#define SIZE_UNIT_KIB 10
-#define SIZE_UNIT_MIB 20
+#define SIZE_UNIT_KIB	10
+#define SIZE_UNIT_MIB	20
 
 /*
  * Parse @s into *@out (bytes).  A bare number is multiplied by

@@ -118,7 +118,8 @@ static bool vcpu_sleep(struct vcpu *v, uint64_t ns)
 	ts.tv_sec = (time_t)(deadline / 1000000000ull);
 	ts.tv_nsec = (long)(deadline % 1000000000ull);
 	pthread_mutex_lock(&vm->lock);
-	while (!atomic_load(&vm->stopping) && !vm->pause_req && vmm_now_ns() < deadline) {
+	while (!atomic_load(&vm->stopping) && !vm->pause_req && !atomic_exchange(&v->wake, false) &&
+	       vmm_now_ns() < deadline) {
 		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT)
 			break;
 	}

@@ -194,6 +194,21 @@ void vm_kick(struct vm *vm, int cpu)
 		pthread_kill(v->thread, VMM_SIG_KICK);
 }
 
+void vm_set_dirty_limit(struct vm *vm, int cpu, uint64_t pages_per_s)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		if (cpu >= 0 && cpu != i)
+			continue;
+		dl_vcpu_set_limit(&vm->vcpus[i].dl, pages_per_s);
+		atomic_store(&vm->vcpus[i].wake, true);
+		/* Apply it now: end the current slice, cut short a penalty sleep. */
+		vm_kick(vm, i);
+	}
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
 void vm_request_stop(struct vm *vm, int status, enum vm_stop_reason reason, const char *msg)
 {
 	bool first;

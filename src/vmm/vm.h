@@ -80,6 +80,7 @@ struct vcpu {
 	_Atomic uint64_t sleep_ns_max;
 	_Atomic uint64_t run_ns_total;
 	_Atomic bool halted;
+	_Atomic bool wake; /* cut the current penalty sleep short (a new limit) */
 };
 
 struct vm_params {
@@ -145,6 +146,9 @@ void vm_destroy(struct vm *vm);
 int vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
+
+/* Set (0: cancel) the dirty limit of one vCPU or, with cpu -1, of all; takes effect at once. */
+void vm_set_dirty_limit(struct vm *vm, int cpu, uint64_t pages_per_s);
 
 /* Kick a vCPU out of KVM_RUN. */
 void vm_kick(struct vm *vm, int cpu);

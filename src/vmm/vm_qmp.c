@@ -132,13 +132,6 @@ static int check_cpu(struct vm_qmp *q, int cpu, char *err, size_t errlen)
 	return 0;
 }
 
-static void set_limit(struct vm_qmp *q, int cpu, uint64_t pages)
-{
-	for (int i = 0; i < q->vm->ncpus; i++)
-		if (cpu < 0 || cpu == i)
-			dl_vcpu_set_limit(&q->vm->vcpus[i].dl, pages);
-}
-
 static int be_set_limit(void *o, int cpu, uint64_t mib, char *err, size_t errlen)
 {
 	struct vm_qmp *q = o;
@@ -147,7 +140,7 @@ static int be_set_limit(void *o, int cpu, uint64_t mib, char *err, size_t errlen
 	if (r < 0)
 		return r;
 	/* QEMU: a dirty-rate of 0 is accepted; here it cancels the limit. */
-	set_limit(q, cpu, dl_mib_to_pages(mib));
+	vm_set_dirty_limit(q->vm, cpu, dl_mib_to_pages(mib));
 	return 0;
 }
 
@@ -158,7 +151,7 @@ static int be_cancel_limit(void *o, int cpu, char *err, size_t errlen)
 
 	if (r < 0)
 		return r;
-	set_limit(q, cpu, 0);
+	vm_set_dirty_limit(q->vm, cpu, 0);
 	return 0;
 }
 

@@ -2,7 +2,7 @@
 # binary.  Tests exit 0 (pass), 1 (fail) or 77 (skipped: no /dev/kvm).
 set -u
 VMM=${1:?usage: $0 path/to/vmm}
-BUILD=$(dirname "$VMM")
+STRESS=${2:-$(dirname "$VMM")/guest/stress.elf}
 TMP=$(mktemp -d /tmp/vmm-test.XXXXXX)
 trap 'rm -rf "$TMP"; [ -n "${BGPID:-}" ] && kill -9 "$BGPID" 2>/dev/null; true' EXIT
 FAILS=0

@@ -49,7 +49,8 @@ static bool leaks_source(const char *s)
 	do {                                                                                       \
 		int r_ = PARSE(__VA_ARGS__);                                                       \
 		if (r_ != (want) || !strstr(err, (needle)))                                        \
-			fail_msg("got %d \"%s\", wanted %d and \"%s\"", r_, err, (want), (needle)); \
+			fail_msg("got %d \"%s\", wanted %d and \"%s\"", r_, err, (want),           \
+				 (needle));                                                        \
 		assert_false(leaks_source(err));                                                   \
 	} while (0)
 
@@ -193,6 +194,8 @@ static void test_duration(void **state)
 	ASSERT_FAILS(-EINVAL, "not a number", "-d", "5s");
 	ASSERT_FAILS(-ERANGE, "too long", "-d", "315360001");
 	ASSERT_FAILS(-ERANGE, "too long", "-d", "99999999999999999999999999");
+	ASSERT_FAILS(-ERANGE, "too long", "-d", "99999999999999999999999999.5");
+	ASSERT_FAILS(-EINVAL, "not a number", "-d", "99999999999999999999999999x");
 }
 
 static void test_dirty_ring(void **state)
@@ -406,9 +409,11 @@ static void test_reentrant(void **state)
 static void test_every_error_has_a_message(void **state)
 {
 	static const char *const bad[][3] = {
-		{"-m", "x", NULL},         {"-c", "0", NULL},          {"-d", "x", NULL},
-		{"--qmp", "x", NULL},      {"--stats", "", NULL},       {"-q", NULL, NULL},
-		{"--x-tick-us", "1", NULL}, {"--dirty-limit", "x", NULL}, {"x", NULL, NULL},
+	    {"-m", "x", NULL},		{"-c", "0", NULL},
+	    {"-d", "x", NULL},		{"--qmp", "x", NULL},
+	    {"--stats", "", NULL},	{"-q", NULL, NULL},
+	    {"--x-tick-us", "1", NULL}, {"--dirty-limit", "x", NULL},
+	    {"x", NULL, NULL},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -422,37 +427,37 @@ static void test_every_error_has_a_message(void **state)
 static void test_usage_tells_the_truth(void **state)
 {
 	static const char *const needles[] = {
-		"-m, --mem SIZE",
-		"(default 512M)",
-		"4M..1T",
-		"a bare number is MiB",
-		"-c, --cpus N",
-		"1..256 (default 1)",
-		"-k, --kernel FILE",
-		"-a, --append ARGS",
-		"at most 4095 bytes",
-		"-d, --duration SECONDS",
-		"run until interrupted",
-		"--dirty-ring-size N",
-		"256..65536 (default 65536)",
-		"--dirty-limit SPEC",
-		"CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
-		"--dirty-limit-period MS",
-		"1..1000 (default 50)",
-		"--qmp ADDR",
-		"unix:PATH or tcp:HOST:PORT",
-		"--stats FILE",
-		"--stats-interval MS",
-		"10..60000",
-		"(default 1000)",
-		"Testing",
-		"--x-harvester self|simple",
-		"(default self)",
-		"--x-harvest-delay-us N",
-		"0..1000000 (default 0)",
-		"--x-tick-us N",
-		"-h, --help",
-		"-V, --version",
+	    "-m, --mem SIZE",
+	    "(default 512M)",
+	    "4M..1T",
+	    "a bare number is MiB",
+	    "-c, --cpus N",
+	    "1..256 (default 1)",
+	    "-k, --kernel FILE",
+	    "-a, --append ARGS",
+	    "at most 4095 bytes",
+	    "-d, --duration SECONDS",
+	    "run until interrupted",
+	    "--dirty-ring-size N",
+	    "256..65536 (default 65536)",
+	    "--dirty-limit SPEC",
+	    "CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
+	    "--dirty-limit-period MS",
+	    "1..1000 (default 50)",
+	    "--qmp ADDR",
+	    "unix:PATH or tcp:HOST:PORT",
+	    "--stats FILE",
+	    "--stats-interval MS",
+	    "10..60000",
+	    "(default 1000)",
+	    "Testing",
+	    "--x-harvester self|simple",
+	    "(default self)",
+	    "--x-harvest-delay-us N",
+	    "0..1000000 (default 0)",
+	    "--x-tick-us N",
+	    "-h, --help",
+	    "-V, --version",
 	};
 	const char *u = cli_usage();
 
@@ -476,24 +481,24 @@ static void test_usage_tells_the_truth(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_help_version),
-		cmocka_unit_test(test_mem),
-		cmocka_unit_test(test_cpus),
-		cmocka_unit_test(test_kernel_append),
-		cmocka_unit_test(test_duration),
-		cmocka_unit_test(test_dirty_ring),
-		cmocka_unit_test(test_dirty_limit_all),
-		cmocka_unit_test(test_dirty_limit_per_cpu),
-		cmocka_unit_test(test_dirty_limit_period),
-		cmocka_unit_test(test_qmp_unix),
-		cmocka_unit_test(test_qmp_tcp),
-		cmocka_unit_test(test_stats),
-		cmocka_unit_test(test_test_knobs),
-		cmocka_unit_test(test_bad_words),
-		cmocka_unit_test(test_reentrant),
-		cmocka_unit_test(test_every_error_has_a_message),
-		cmocka_unit_test(test_usage_tells_the_truth),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_help_version),
+	    cmocka_unit_test(test_mem),
+	    cmocka_unit_test(test_cpus),
+	    cmocka_unit_test(test_kernel_append),
+	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_dirty_ring),
+	    cmocka_unit_test(test_dirty_limit_all),
+	    cmocka_unit_test(test_dirty_limit_per_cpu),
+	    cmocka_unit_test(test_dirty_limit_period),
+	    cmocka_unit_test(test_qmp_unix),
+	    cmocka_unit_test(test_qmp_tcp),
+	    cmocka_unit_test(test_stats),
+	    cmocka_unit_test(test_test_knobs),
+	    cmocka_unit_test(test_bad_words),
+	    cmocka_unit_test(test_reentrant),
+	    cmocka_unit_test(test_every_error_has_a_message),
+	    cmocka_unit_test(test_usage_tells_the_truth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,8 +31,8 @@ static void test_between(void **state)
 	(void)state;
 	assert_true(dl_rate_between(0, 0, 1000, S) == 1000.0);
 	assert_true(dl_rate_between(100, S, 600, S + 500 * MS) == 1000.0);
-	assert_true(dl_rate_between(0, S, 10, S) == 0);	 /* no time */
-	assert_true(dl_rate_between(10, 0, 5, S) == 0);	 /* backwards */
+	assert_true(dl_rate_between(0, S, 10, S) == 0);	   /* no time */
+	assert_true(dl_rate_between(10, 0, 5, S) == 0);	   /* backwards */
 	assert_true(dl_rate_between(0, 2 * S, 5, S) == 0); /* time backwards */
 }
 
@@ -174,16 +174,16 @@ static void test_zero_rate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_units),
-		cmocka_unit_test(test_between),
-		cmocka_unit_test(test_too_few_samples),
-		cmocka_unit_test(test_constant_rate),
-		cmocka_unit_test(test_window_sees_only_recent),
-		cmocka_unit_test(test_interpolation),
-		cmocka_unit_test(test_history_shorter_than_window),
-		cmocka_unit_test(test_ring_wraps),
-		cmocka_unit_test(test_bad_samples),
-		cmocka_unit_test(test_zero_rate),
+	    cmocka_unit_test(test_units),
+	    cmocka_unit_test(test_between),
+	    cmocka_unit_test(test_too_few_samples),
+	    cmocka_unit_test(test_constant_rate),
+	    cmocka_unit_test(test_window_sees_only_recent),
+	    cmocka_unit_test(test_interpolation),
+	    cmocka_unit_test(test_history_shorter_than_window),
+	    cmocka_unit_test(test_ring_wraps),
+	    cmocka_unit_test(test_bad_samples),
+	    cmocka_unit_test(test_zero_rate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -231,17 +231,17 @@ static int fake_query_limit(void *opaque, struct qmp_dirty_limit *out, int max)
 struct qmp_backend fake_backend(struct fake *f)
 {
 	return (struct qmp_backend){
-		.opaque = f,
-		.status = fake_status,
-		.stop = fake_stop,
-		.cont = fake_cont,
-		.quit = fake_quit,
-		.cpus = fake_cpus,
-		.calc_dirty_rate = fake_calc,
-		.query_dirty_rate = fake_query_rate,
-		.guest_stats = fake_guest_stats,
-		.set_dirty_limit = fake_set_limit,
-		.cancel_dirty_limit = fake_cancel_limit,
-		.query_dirty_limit = fake_query_limit,
+	    .opaque = f,
+	    .status = fake_status,
+	    .stop = fake_stop,
+	    .cont = fake_cont,
+	    .quit = fake_quit,
+	    .cpus = fake_cpus,
+	    .calc_dirty_rate = fake_calc,
+	    .query_dirty_rate = fake_query_rate,
+	    .guest_stats = fake_guest_stats,
+	    .set_dirty_limit = fake_set_limit,
+	    .cancel_dirty_limit = fake_cancel_limit,
+	    .query_dirty_limit = fake_query_limit,
 	};
 }

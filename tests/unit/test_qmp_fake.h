@@ -22,11 +22,11 @@ struct fake {
 	int stops, conts, quits, calcs;
 	uint64_t calc_ms;
 	char calc_mode[32];
-	int limit_cpu;          /* last set/cancel cpu_index */
+	int limit_cpu;		   /* last set/cancel cpu_index */
 	uint64_t limit[FAKE_CPUS]; /* 0: none */
 	int cancels;
-	int fail_errno;         /* non-zero: the next stop/cont/set fails with it */
-	const char *fail_msg;   /* and this message (NULL: none) */
+	int fail_errno;	      /* non-zero: the next stop/cont/set fails with it */
+	const char *fail_msg; /* and this message (NULL: none) */
 };
 
 void fake_init(struct fake *f);

@@ -20,29 +20,29 @@ struct good {
 static void test_valid(void **state)
 {
 	static const struct good cases[] = {
-		{"0", SIZE_UNIT_BYTES, 0},
-		{"0", SIZE_UNIT_MIB, 0},
-		{"1", SIZE_UNIT_BYTES, 1},
-		{"512", SIZE_UNIT_MIB, 512ull << 20},
-		{"512", SIZE_UNIT_KIB, 512ull << 10},
-		{"1K", SIZE_UNIT_MIB, 1024},
-		{"1k", SIZE_UNIT_MIB, 1024},
-		{"1KB", SIZE_UNIT_MIB, 1024},
-		{"1kb", SIZE_UNIT_MIB, 1024},
-		{"1KiB", SIZE_UNIT_MIB, 1024},
-		{"1kib", SIZE_UNIT_MIB, 1024},
-		{"1KIB", SIZE_UNIT_MIB, 1024},
-		{"4096B", SIZE_UNIT_MIB, 4096},
-		{"4096b", SIZE_UNIT_MIB, 4096},
-		{"512M", SIZE_UNIT_BYTES, 512ull << 20},
-		{"512MiB", SIZE_UNIT_BYTES, 512ull << 20},
-		{"2G", SIZE_UNIT_BYTES, 2ull << 30},
-		{"2gb", SIZE_UNIT_BYTES, 2ull << 30},
-		{"1T", SIZE_UNIT_BYTES, 1ull << 40},
-		{"007M", SIZE_UNIT_BYTES, 7ull << 20},
-		{"16777215T", SIZE_UNIT_BYTES, 16777215ull << 40},
-		{"18446744073709551615", SIZE_UNIT_BYTES, UINT64_MAX},
-		{"18446744073709551615B", SIZE_UNIT_MIB, UINT64_MAX},
+	    {"0", SIZE_UNIT_BYTES, 0},
+	    {"0", SIZE_UNIT_MIB, 0},
+	    {"1", SIZE_UNIT_BYTES, 1},
+	    {"512", SIZE_UNIT_MIB, 512ull << 20},
+	    {"512", SIZE_UNIT_KIB, 512ull << 10},
+	    {"1K", SIZE_UNIT_MIB, 1024},
+	    {"1k", SIZE_UNIT_MIB, 1024},
+	    {"1KB", SIZE_UNIT_MIB, 1024},
+	    {"1kb", SIZE_UNIT_MIB, 1024},
+	    {"1KiB", SIZE_UNIT_MIB, 1024},
+	    {"1kib", SIZE_UNIT_MIB, 1024},
+	    {"1KIB", SIZE_UNIT_MIB, 1024},
+	    {"4096B", SIZE_UNIT_MIB, 4096},
+	    {"4096b", SIZE_UNIT_MIB, 4096},
+	    {"512M", SIZE_UNIT_BYTES, 512ull << 20},
+	    {"512MiB", SIZE_UNIT_BYTES, 512ull << 20},
+	    {"2G", SIZE_UNIT_BYTES, 2ull << 30},
+	    {"2gb", SIZE_UNIT_BYTES, 2ull << 30},
+	    {"1T", SIZE_UNIT_BYTES, 1ull << 40},
+	    {"007M", SIZE_UNIT_BYTES, 7ull << 20},
+	    {"16777215T", SIZE_UNIT_BYTES, 16777215ull << 40},
+	    {"18446744073709551615", SIZE_UNIT_BYTES, UINT64_MAX},
+	    {"18446744073709551615B", SIZE_UNIT_MIB, UINT64_MAX},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -58,9 +58,8 @@ static void test_valid(void **state)
 static void test_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"",     "abc",  "-1",   "+1",   " 1",  "1 ",   "1.5G", "1X",  "1KX", "1Bi",
-		"1iB",  "1KK",  "K",    "M",    "0x10", "1e3", "1Ki",  "1KBB", "1 K", "1-",
-		"1GiBB", "1,5", "--1",
+	    "",	 "abc", "-1",	"+1",  " 1",  "1 ",   "1.5G", "1X", "1KX",   "1Bi", "1iB", "1KK",
+	    "K", "M",	"0x10", "1e3", "1Ki", "1KBB", "1 K",  "1-", "1GiBB", "1,5", "--1",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -94,12 +93,12 @@ static void test_negative_message(void **state)
 static void test_overflow(void **state)
 {
 	static const struct good cases[] = {
-		{"18446744073709551616", SIZE_UNIT_BYTES, 0},
-		{"99999999999999999999999", SIZE_UNIT_BYTES, 0},
-		{"16777216T", SIZE_UNIT_BYTES, 0},
-		{"17179869184G", SIZE_UNIT_BYTES, 0},
-		{"18446744073709551615", SIZE_UNIT_MIB, 0},
-		{"17592186044416", SIZE_UNIT_MIB, 0}, /* 2^44 MiB = 2^64 bytes */
+	    {"18446744073709551616", SIZE_UNIT_BYTES, 0},
+	    {"99999999999999999999999", SIZE_UNIT_BYTES, 0},
+	    {"16777216T", SIZE_UNIT_BYTES, 0},
+	    {"17179869184G", SIZE_UNIT_BYTES, 0},
+	    {"18446744073709551615", SIZE_UNIT_MIB, 0},
+	    {"17592186044416", SIZE_UNIT_MIB, 0}, /* 2^44 MiB = 2^64 bytes */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -130,16 +129,16 @@ static void test_format(void **state)
 		uint64_t v;
 		const char *want;
 	} cases[] = {
-		{0, "0"},
-		{1, "1"},
-		{1023, "1023"},
-		{1024, "1K"},
-		{4100ull << 10, "4100K"},
-		{512ull << 20, "512M"},
-		{1ull << 30, "1G"},
-		{3ull << 40, "3T"},
-		{(1ull << 40) + (1ull << 20), "1048577M"},
-		{UINT64_MAX, "18446744073709551615"},
+	    {0, "0"},
+	    {1, "1"},
+	    {1023, "1023"},
+	    {1024, "1K"},
+	    {4100ull << 10, "4100K"},
+	    {512ull << 20, "512M"},
+	    {1ull << 30, "1G"},
+	    {3ull << 40, "3T"},
+	    {(1ull << 40) + (1ull << 20), "1048577M"},
+	    {UINT64_MAX, "18446744073709551615"},
 	};
 	char buf[24];
 
@@ -163,13 +162,13 @@ static void test_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid),
-		cmocka_unit_test(test_invalid),
-		cmocka_unit_test(test_null_is_invalid),
-		cmocka_unit_test(test_negative_message),
-		cmocka_unit_test(test_overflow),
-		cmocka_unit_test(test_error_message_truncates_safely),
-		cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_null_is_invalid),
+	    cmocka_unit_test(test_negative_message),
+	    cmocka_unit_test(test_overflow),
+	    cmocka_unit_test(test_error_message_truncates_safely),
+	    cmocka_unit_test(test_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
