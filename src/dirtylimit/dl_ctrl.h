@@ -34,8 +34,8 @@ enum dl_calc_status {
 
 struct dl_calc {
 	enum dl_calc_status status;
-	int64_t start_time;   /* seconds since the Epoch */
-	uint64_t calc_ms;     /* as asked */
+	int64_t start_time; /* seconds since the Epoch */
+	uint64_t calc_ms;   /* as asked */
 	uint64_t start_ns, end_ns;
 	uint64_t start_pages[STRESS_MAX_CPUS];
 	double vcpu_mib[STRESS_MAX_CPUS]; /* MiB/s, when measured */
@@ -54,14 +54,14 @@ struct dl_ctrl {
 	struct dl_rate *rate; /* one per vCPU */
 	struct dl_calc calc;
 
-	FILE *stats;          /* --stats, or NULL */
-	bool stats_close;     /* we opened it */
+	FILE *stats;	  /* --stats, or NULL */
+	bool stats_close; /* we opened it */
 	uint64_t stats_interval_ns;
 	uint64_t stats_next_ns;
 	uint64_t stats_prev_ns;
-	uint64_t *stats_prev_pages;  /* per vCPU, harvested */
-	uint64_t *stats_prev_guest;  /* per vCPU, guest pages written */
-	uint64_t *stats_prev_read;   /* per vCPU, guest bytes read */
+	uint64_t *stats_prev_pages; /* per vCPU, harvested */
+	uint64_t *stats_prev_guest; /* per vCPU, guest pages written */
+	uint64_t *stats_prev_read;  /* per vCPU, guest bytes read */
 };
 
 int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, const char *stats_path,

@@ -67,8 +67,8 @@ int kvm_open(struct kvm_sys *sys, const char *path, char *err, size_t errlen)
 
 	r = ioctl(sys->fd, KVM_GET_API_VERSION, 0);
 	if (r != KVM_API_VERSION_EXPECTED) {
-		snprintf(err, errlen, "KVM_GET_API_VERSION: %s reports version %d, expected %d", path,
-			 r, KVM_API_VERSION_EXPECTED);
+		snprintf(err, errlen, "KVM_GET_API_VERSION: %s reports version %d, expected %d",
+			 path, r, KVM_API_VERSION_EXPECTED);
 		close(sys->fd);
 		sys->fd = -1;
 		return -EINVAL;

@@ -20,23 +20,23 @@
 
 struct kvm_sys {
 	int fd;
-	int max_vcpus;              /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
-	uint32_t ring_max_bytes;    /* largest dirty ring, 0 if unsupported */
-	bool ring_acq_rel;          /* KVM_CAP_DIRTY_LOG_RING_ACQ_REL offered */
-	int vcpu_mmap_size;         /* bytes of struct kvm_run mapping */
-	struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID, heap */
+	int max_vcpus;		  /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
+	uint32_t ring_max_bytes;  /* largest dirty ring, 0 if unsupported */
+	bool ring_acq_rel;	  /* KVM_CAP_DIRTY_LOG_RING_ACQ_REL offered */
+	int vcpu_mmap_size;	  /* bytes of struct kvm_run mapping */
+	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, heap */
 };
 
 struct kvm_vm {
 	int fd;
 	const struct kvm_sys *sys;
-	uint32_t ring_entries;      /* dirty ring entries per vCPU */
+	uint32_t ring_entries; /* dirty ring entries per vCPU */
 };
 
 struct kvm_vcpu {
 	int fd;
 	int index;
-	struct kvm_run *run;        /* mmap of the vCPU fd */
+	struct kvm_run *run; /* mmap of the vCPU fd */
 	size_t run_size;
 	struct kvm_dirty_gfn *ring; /* mmap of the dirty ring */
 	size_t ring_bytes;
@@ -61,7 +61,8 @@ int kvm_vcpu_set_cpuid(struct kvm_vcpu *vcpu, const struct kvm_sys *sys, char *e
 int kvm_vcpu_get_regs(struct kvm_vcpu *vcpu, struct kvm_regs *regs, char *err, size_t errlen);
 int kvm_vcpu_set_regs(struct kvm_vcpu *vcpu, const struct kvm_regs *regs, char *err, size_t errlen);
 int kvm_vcpu_get_sregs(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs, char *err, size_t errlen);
-int kvm_vcpu_set_sregs(struct kvm_vcpu *vcpu, const struct kvm_sregs *sregs, char *err, size_t errlen);
+int kvm_vcpu_set_sregs(struct kvm_vcpu *vcpu, const struct kvm_sregs *sregs, char *err,
+		       size_t errlen);
 /* Guest TSC frequency in kHz, or -errno. */
 int kvm_vcpu_tsc_khz(struct kvm_vcpu *vcpu);
 /* KVM_RUN: 0 on an exit to handle, -EINTR on a kick, other -errno on failure. */

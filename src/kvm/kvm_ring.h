@@ -16,7 +16,7 @@
 struct kvm_ring {
 	struct kvm_dirty_gfn *gfns;
 	uint32_t entries; /* power of two */
-	uint32_t fetch;   /* free-running index of the next entry to harvest */
+	uint32_t fetch;	  /* free-running index of the next entry to harvest */
 };
 
 /*

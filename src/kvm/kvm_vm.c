@@ -64,17 +64,18 @@ int kvm_vm_set_memslot(struct kvm_vm *vm, uint32_t slot, uint64_t gpa, uint64_t 
 		       bool log_dirty, char *err, size_t errlen)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot,
-		.flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	    .slot = slot,
+	    .flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
 		int e = errno;
-		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION(slot %u, gpa 0x%llx, %llu bytes): %s",
-			 slot, (unsigned long long)gpa, (unsigned long long)size, strerror(e));
+		snprintf(err, errlen,
+			 "KVM_SET_USER_MEMORY_REGION(slot %u, gpa 0x%llx, %llu bytes): %s", slot,
+			 (unsigned long long)gpa, (unsigned long long)size, strerror(e));
 		return -e;
 	}
 	return 0;

@@ -78,17 +78,17 @@ static void print_summary(struct vm *vm)
 int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_len)
 {
 	struct vm_params p = {
-		.mem_size = cfg->mem_size,
-		.ncpus = (int)cfg->ncpus,
-		.ring_entries = cfg->dirty_ring_size,
-		.kernel = kernel,
-		.kernel_len = kernel_len,
-		.append = cfg->append,
-		.harvester = cfg->harvester == CLI_HARVESTER_SIMPLE ? VM_HARVEST_SIMPLE
-								   : VM_HARVEST_SELF,
-		.harvest_delay_us = cfg->harvest_delay_us,
-		.tick_ns = (uint64_t)cfg->tick_us * 1000ull,
-		.console_fd = 1,
+	    .mem_size = cfg->mem_size,
+	    .ncpus = (int)cfg->ncpus,
+	    .ring_entries = cfg->dirty_ring_size,
+	    .kernel = kernel,
+	    .kernel_len = kernel_len,
+	    .append = cfg->append,
+	    .harvester =
+		cfg->harvester == CLI_HARVESTER_SIMPLE ? VM_HARVEST_SIMPLE : VM_HARVEST_SELF,
+	    .harvest_delay_us = cfg->harvest_delay_us,
+	    .tick_ns = (uint64_t)cfg->tick_us * 1000ull,
+	    .console_fd = 1,
 	};
 	static struct vm vm; /* large; owned by the main thread for the whole run */
 	struct dl_ctrl ctl;

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DEV_COM1_BASE 0x3f8
+#define DEV_COM1_BASE  0x3f8
 #define DEV_COM1_PORTS 8
 /* One console line; a longer one is flushed in pieces. */
 #define DEV_LINE_MAX 512
@@ -30,7 +30,7 @@ struct dev_console {
 	char line[DEV_LINE_MAX];
 	int len;
 	uint8_t scratch; /* the 8250's scratch register, for probes */
-	uint8_t lcr;     /* line control, so the divisor latch bit reads back */
+	uint8_t lcr;	 /* line control, so the divisor latch bit reads back */
 };
 
 void dev_console_init(struct dev_console *c, int fd);

@@ -36,15 +36,15 @@ struct dirty_tracker {
 	int nslots;
 	_Atomic uint64_t rejected; /* entries naming no known page */
 	_Atomic uint64_t resets;   /* KVM_RESET_DIRTY_RINGS calls */
-	uint32_t delay_us;         /* test knob: artificial delay per harvest */
+	uint32_t delay_us;	   /* test knob: artificial delay per harvest */
 };
 
 struct dirty_vcpu {
 	pthread_mutex_t lock; /* serialises harvests of this ring */
 	struct kvm_ring ring;
 	int index;
-	_Atomic uint64_t pages;     /* cumulative entries harvested */
-	_Atomic uint64_t harvests;  /* harvests that found something */
+	_Atomic uint64_t pages;	     /* cumulative entries harvested */
+	_Atomic uint64_t harvests;   /* harvests that found something */
 	_Atomic uint64_t harvest_ns; /* time spent harvesting, for the benchmark */
 	_Atomic uint64_t max_batch;  /* largest single harvest, entries */
 };

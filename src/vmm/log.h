@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#define vmm_log(...)                                                                              \
+#define vmm_log(...)                                                                               \
 	do {                                                                                       \
 		fprintf(stderr, "vmm: " __VA_ARGS__);                                              \
 		fputc('\n', stderr);                                                               \

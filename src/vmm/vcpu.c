@@ -214,11 +214,12 @@ static void vcpu_ring_full(struct vcpu *v)
 		if (++v->empty_full >= VCPU_WEDGE_EXITS) {
 			char msg[256];
 
-			snprintf(msg, sizeof(msg),
-				 "vCPU %d's dirty ring is wedged: %u ring-full exits in a row with "
-				 "nothing to harvest and nothing to reset (the host KVM overran the "
-				 "ring; see docs/dirty-tracking.md)",
-				 v->index, v->empty_full);
+			snprintf(
+			    msg, sizeof(msg),
+			    "vCPU %d's dirty ring is wedged: %u ring-full exits in a row with "
+			    "nothing to harvest and nothing to reset (the host KVM overran the "
+			    "ring; see docs/dirty-tracking.md)",
+			    v->index, v->empty_full);
 			vm_request_stop(v->vm, 1, VM_STOP_ERROR, msg);
 		}
 	} else {

@@ -29,7 +29,7 @@
 #define VMM_SIG_STOP SIGUSR2
 
 /* Memslots. */
-#define VM_SLOT_RAM 0
+#define VM_SLOT_RAM   0
 #define VM_SLOT_STATS 1
 
 enum vm_stop_reason {
@@ -50,7 +50,7 @@ enum vm_harvester {
 
 /* vCPU request bits (vcpu->requests). */
 #define VCPU_REQ_PAUSE (1u << 0)
-#define VCPU_REQ_STOP (1u << 1)
+#define VCPU_REQ_STOP  (1u << 1)
 
 struct vm;
 
@@ -66,11 +66,11 @@ struct vcpu {
 	bool has_timer;
 
 	/* Owned by the vCPU thread. */
-	uint64_t ran_ns;        /* time in KVM_RUN since the last accounting */
-	uint64_t pages_seen;    /* dirty.pages at the last accounting */
-	uint64_t slice_ns;      /* next run slice, 0 = no timer */
-	unsigned empty_full;    /* consecutive ring-full exits with nothing to harvest */
-	struct dl_vcpu dl;      /* the limiter's bucket (its limit: any thread) */
+	uint64_t ran_ns;     /* time in KVM_RUN since the last accounting */
+	uint64_t pages_seen; /* dirty.pages at the last accounting */
+	uint64_t slice_ns;   /* next run slice, 0 = no timer */
+	unsigned empty_full; /* consecutive ring-full exits with nothing to harvest */
+	struct dl_vcpu dl;   /* the limiter's bucket (its limit: any thread) */
 
 	/* Written by the vCPU thread, read by anyone. */
 	_Atomic uint64_t exits;
@@ -122,9 +122,9 @@ struct vm {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool pause_req;   /* guarded by lock */
-	int parked;       /* vCPU threads parked (paused or halted) */
-	bool paused;      /* the user's view: stopped by stop/pause */
+	bool pause_req; /* guarded by lock */
+	int parked;	/* vCPU threads parked (paused or halted) */
+	bool paused;	/* the user's view: stopped by stop/pause */
 	_Atomic bool stopping;
 	int exit_status;
 	enum vm_stop_reason stop_reason;

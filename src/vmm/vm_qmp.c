@@ -80,9 +80,9 @@ static int be_query_rate(void *o, struct qmp_dirty_rate *out)
 {
 	struct vm_qmp *q = o;
 	static const enum qmp_dirty_rate_status st[] = {
-		[DL_CALC_UNSTARTED] = QMP_DIRTY_RATE_UNSTARTED,
-		[DL_CALC_MEASURING] = QMP_DIRTY_RATE_MEASURING,
-		[DL_CALC_MEASURED] = QMP_DIRTY_RATE_MEASURED,
+	    [DL_CALC_UNSTARTED] = QMP_DIRTY_RATE_UNSTARTED,
+	    [DL_CALC_MEASURING] = QMP_DIRTY_RATE_MEASURING,
+	    [DL_CALC_MEASURED] = QMP_DIRTY_RATE_MEASURED,
 	};
 	struct dl_calc *k = malloc(sizeof(*k));
 
@@ -168,7 +168,7 @@ static int be_query_limit(void *o, struct qmp_dirty_limit *out, int max)
 		out[n].cpu_index = i;
 		out[n].limit_rate = dl_pages_to_mib_floor(lim);
 		out[n].current_rate =
-			(uint64_t)(dl_ctrl_rate_mib(q->ctl, i, DL_CTRL_RATE_WINDOW_NS) + 0.5);
+		    (uint64_t)(dl_ctrl_rate_mib(q->ctl, i, DL_CTRL_RATE_WINDOW_NS) + 0.5);
 		n++;
 	}
 	return n;
@@ -186,17 +186,17 @@ int vm_qmp_start(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
 		 const struct cli_qmp_addr *addr, char *err, size_t errlen)
 {
 	struct qmp_backend be = {
-		.status = be_status,
-		.stop = be_stop,
-		.cont = be_cont,
-		.quit = be_quit,
-		.cpus = be_cpus,
-		.calc_dirty_rate = be_calc,
-		.query_dirty_rate = be_query_rate,
-		.guest_stats = be_guest_stats,
-		.set_dirty_limit = be_set_limit,
-		.cancel_dirty_limit = be_cancel_limit,
-		.query_dirty_limit = be_query_limit,
+	    .status = be_status,
+	    .stop = be_stop,
+	    .cont = be_cont,
+	    .quit = be_quit,
+	    .cpus = be_cpus,
+	    .calc_dirty_rate = be_calc,
+	    .query_dirty_rate = be_query_rate,
+	    .guest_stats = be_guest_stats,
+	    .set_dirty_limit = be_set_limit,
+	    .cancel_dirty_limit = be_cancel_limit,
+	    .query_dirty_limit = be_query_limit,
 	};
 	struct vm_qmp *q = calloc(1, sizeof(*q));
 	char spec[CLI_QMP_PATH_MAX + CLI_QMP_HOST_MAX + 16];
@@ -231,9 +231,9 @@ void vm_qmp_stop(struct vm_qmp *q, struct vm *vm)
 	json_object *data = json_object_new_object();
 	enum vm_stop_reason r = vm->stop_reason;
 
-	json_object_object_add(data, "guest",
-			       json_object_new_boolean(r == VM_STOP_GUEST_POWEROFF ||
-						       r == VM_STOP_GUEST_HALTED));
+	json_object_object_add(
+	    data, "guest",
+	    json_object_new_boolean(r == VM_STOP_GUEST_POWEROFF || r == VM_STOP_GUEST_HALTED));
 	json_object_object_add(data, "reason", json_object_new_string(vm_stop_reason_name(r)));
 	qmp_server_emit_event(q->srv, "SHUTDOWN", data);
 	vm->event_fn = NULL;

@@ -177,11 +177,11 @@ static void test_bitmap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_in_order),
-		cmocka_unit_test(test_partial_and_wrap),
-		cmocka_unit_test(test_stops_at_unfinished_entry),
-		cmocka_unit_test(test_rejects_bad_entries),
-		cmocka_unit_test(test_bitmap),
+	    cmocka_unit_test(test_in_order),
+	    cmocka_unit_test(test_partial_and_wrap),
+	    cmocka_unit_test(test_stops_at_unfinished_entry),
+	    cmocka_unit_test(test_rejects_bad_entries),
+	    cmocka_unit_test(test_bitmap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
