@@ -73,31 +73,40 @@ int cmdline_parse_u32(const char *s, unsigned int len, uint32_t *out)
 	return 0;
 }
 
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 int cmdline_parse_size(const char *s, unsigned int len, uint64_t *out)
 {
 	uint64_t val, mult = 1;
-	unsigned int used;
+	unsigned int used, rest;
 
 	if (parse_digits(s, len, &val, &used))
 		return -1;
-	if (used < len) {
-		switch (s[used]) {
+	rest = len - used;
+	s += used;
+	if (rest) {
+		switch (lower(s[0])) {
 		case 'k':
-		case 'K':
 			mult = KIB;
 			break;
 		case 'm':
-		case 'M':
 			mult = KIB * KIB;
 			break;
 		case 'g':
-		case 'G':
 			mult = KIB * KIB * KIB;
+			break;
+		case 't':
+			mult = KIB * KIB * KIB * KIB;
 			break;
 		default:
 			return -1;
 		}
-		if (used + 1 != len)
+		/* "64M", "64MB", "64MiB", as vmm's own options take them. */
+		if (!(rest == 1 || (rest == 2 && lower(s[1]) == 'b') ||
+		      (rest == 3 && lower(s[1]) == 'i' && lower(s[2]) == 'b')))
 			return -1;
 	}
 	if (val > UINT64_MAX / mult)

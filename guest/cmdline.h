@@ -21,7 +21,7 @@
 #define CPUSET_BYTES (STRESS_MAX_CPUS / 8)
 
 struct stress_config {
-	uint64_t wss;       /* bytes per worker; 0 = an even share (the default) */
+	uint64_t wss;	    /* bytes per worker; 0 = an even share (the default) */
 	uint32_t pattern;   /* STRESS_PATTERN_* */
 	uint32_t rate_mib;  /* MiB/s per writer; 0 = unpaced */
 	uint32_t report_ms; /* summary interval; 0 = no summaries */
@@ -47,7 +47,7 @@ void cmdline_defaults(struct stress_config *cfg);
 unsigned int cmdline_parse(struct stress_config *cfg, const char *line, cmdline_warn_fn *warn,
 			   void *ctx);
 
-/* "4096", "64K", "64M", "2G" (binary units, case-insensitive): 0 or -1. */
+/* "4096", "64K", "64M", "2G", "64MiB", "64MB" (binary units, any case): 0 or -1. */
 int cmdline_parse_size(const char *s, unsigned int len, uint64_t *out);
 
 /* A decimal number that fits in 32 bits: 0 or -1. */

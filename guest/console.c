@@ -5,9 +5,10 @@
 
 #include "console.h"
 #include "io.h"
+#include "kernel.h"
 #include "stress_abi.h"
 
-#define COM1     0x3f8
+#define COM1	 0x3f8
 #define UART_THR 0 /* transmit holding register */
 #define UART_DLL 0 /* divisor latch, low (with DLAB) */
 #define UART_IER 1
@@ -17,11 +18,11 @@
 #define UART_MCR 4
 #define UART_LSR 5
 
-#define LCR_DLAB  0x80
-#define LCR_8N1   0x03
-#define FCR_FIFO  0x07 /* enable and clear both FIFOs */
-#define MCR_DTR_RTS 0x03
-#define LSR_THRE  0x20
+#define LCR_DLAB	0x80
+#define LCR_8N1		0x03
+#define FCR_FIFO	0x07 /* enable and clear both FIFOs */
+#define MCR_DTR_RTS	0x03
+#define LSR_THRE	0x20
 #define BAUD_DIV_115200 1
 
 /*
@@ -34,8 +35,8 @@
 /* The longest line printed at once; longer output is cut. */
 #define LINE_MAX 160
 
-static volatile uint32_t console_lock;
-static bool lsr_broken;
+static SCRATCH volatile uint32_t console_lock;
+static SCRATCH bool lsr_broken;
 
 static void lock(void)
 {
@@ -113,7 +114,7 @@ static void put_num(struct out *o, uint64_t val, unsigned int base, bool neg, un
 
 size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct out o = { buf, size, 0 };
+	struct out o = {buf, size, 0};
 
 	for (; *fmt; fmt++) {
 		unsigned int width = 0, longs = 0;
@@ -215,6 +216,5 @@ void panic(const char *fmt, ...)
 	serial_write("stress: PANIC: ", 15);
 	serial_write(line, len);
 	outl(STRESS_PORT_REPORT, STRESS_REPORT_PANIC);
-	for (;;)
-		asm volatile("cli; hlt");
+	halt_forever();
 }

@@ -18,7 +18,7 @@ void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 
 size_t ksnprintf(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Print, report STRESS_REPORT_PANIC and halt this vcpu. */
 void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

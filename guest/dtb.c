@@ -9,17 +9,17 @@
 #define FDT_BEGIN_NODE 1
 #define FDT_END_NODE   2
 #define FDT_PROP       3
-#define FDT_NOP        4
-#define FDT_END        9
+#define FDT_NOP	       4
+#define FDT_END	       9
 
 /* Header fields, as byte offsets. */
-#define HDR_MAGIC         0
-#define HDR_TOTALSIZE     4
-#define HDR_OFF_STRUCT    8
-#define HDR_OFF_STRINGS   12
-#define HDR_SIZE_STRINGS  32
-#define HDR_SIZE_STRUCT   36
-#define HDR_LEN           40
+#define HDR_MAGIC	 0
+#define HDR_TOTALSIZE	 4
+#define HDR_OFF_STRUCT	 8
+#define HDR_OFF_STRINGS	 12
+#define HDR_SIZE_STRINGS 32
+#define HDR_SIZE_STRUCT	 36
+#define HDR_LEN		 40
 
 /* The spec's defaults when the root gives no #address-cells/#size-cells. */
 #define DEFAULT_ADDR_CELLS 2
@@ -142,8 +142,7 @@ int dtb_parse(const void *fdt, uint64_t max_size, struct dtb_info *info)
 	off_strings = be32(blob + HDR_OFF_STRINGS);
 	w.strings_size = be32(blob + HDR_SIZE_STRINGS);
 	/* 64-bit sums: no field can wrap another past a bounds check. */
-	if (total > max_size || total < HDR_LEN || off % 4 ||
-	    (uint64_t)off + size_struct > total ||
+	if (total > max_size || total < HDR_LEN || off % 4 || (uint64_t)off + size_struct > total ||
 	    (uint64_t)off_strings + w.strings_size > total || w.strings_size == 0)
 		return -1;
 	end = off + size_struct;

@@ -18,13 +18,13 @@ struct dtb_mem {
 };
 
 struct dtb_info {
-	const char *bootargs;           /* /chosen/bootargs, NULL if absent */
-	uint32_t tsc_khz;               /* /chosen/vmm,tsc-khz, 0 if absent */
-	uint64_t stats_addr;            /* /chosen/vmm,stats-region, 0 if absent */
+	const char *bootargs; /* /chosen/bootargs, NULL if absent */
+	uint32_t tsc_khz;     /* /chosen/vmm,tsc-khz, 0 if absent */
+	uint64_t stats_addr;  /* /chosen/vmm,stats-region, 0 if absent */
 	uint64_t stats_size;
-	uint32_t nmem;                  /* ranges of /memory reg */
+	uint32_t nmem; /* ranges of /memory reg */
 	struct dtb_mem mem[DTB_MAX_MEM];
-	uint32_t ncpus;                 /* /cpus/cpu@N nodes */
+	uint32_t ncpus; /* /cpus/cpu@N nodes */
 };
 
 /*

@@ -38,17 +38,4 @@ static inline void cpu_relax(void)
 	asm volatile("pause" : : : "memory");
 }
 
-static inline void write_cr3(uint64_t val)
-{
-	asm volatile("mov %0, %%cr3" : : "r"(val) : "memory");
-}
-
-static inline uint64_t read_cr3(void)
-{
-	uint64_t val;
-
-	asm volatile("mov %%cr3, %0" : "=r"(val));
-	return val;
-}
-
 #endif

@@ -24,6 +24,10 @@ _Static_assert(GUEST_MAX_CPUS == STRESS_MAX_CPUS, "layout.h and the ABI disagree
 /* The longest token quoted in a command-line warning. */
 #define WARN_TOKEN_MAX 64
 
+#define PIC1_DATA    0x21
+#define PIC2_DATA    0xa1
+#define PIC_MASK_ALL 0xff
+
 /* A guess when nothing tells the TSC frequency: wrong, but runs. */
 #define FALLBACK_TSC_KHZ 2000000
 
@@ -141,6 +145,17 @@ static void find_ram(struct boot *b)
 		panic("no memory map\n");
 }
 
+/*
+ * Without vmm's FDT we run under a PC emulator whose firmware programmed the
+ * PIC and the PIT: mask every line, as user mode runs with interrupts
+ * deliverable on some hypervisors (kvm-pvm).
+ */
+static void mask_pic(void)
+{
+	outb(PIC1_DATA, PIC_MASK_ALL);
+	outb(PIC2_DATA, PIC_MASK_ALL);
+}
+
 static void warn_cmdline(void *ctx, const char *what, const char *tok, unsigned int len)
 {
 	char buf[WARN_TOKEN_MAX + 1];
@@ -155,8 +170,8 @@ static void warn_cmdline(void *ctx, const char *what, const char *tok, unsigned 
 
 static void setup_stats(struct boot *b)
 {
-	uint64_t need = sizeof(struct stress_stats_hdr) +
-			(uint64_t)k.ncpus * sizeof(struct stress_cpu_stats);
+	uint64_t need =
+	    sizeof(struct stress_stats_hdr) + (uint64_t)k.ncpus * sizeof(struct stress_cpu_stats);
 	volatile struct stress_stats *st = &bss_stats;
 	uint32_t cpu;
 	uint64_t i;
@@ -233,8 +248,8 @@ static uint64_t plan_work(struct boot *b)
 	share = avail / nworkers;
 	share = ALIGN_DOWN(share, share >= HUGE_PAGE_SIZE ? HUGE_PAGE_SIZE : PAGE_SIZE);
 	if (share == 0)
-		panic("no memory for %u working sets (0x%lx-0x%lx free)\n", nworkers,
-		      b->free_start, b->free_end);
+		panic("no memory for %u working sets (0x%lx-0x%lx free)\n", nworkers, b->free_start,
+		      b->free_end);
 
 	wss = share < DEFAULT_WSS_MAX ? share : DEFAULT_WSS_MAX;
 	if (k.cfg.wss) {
@@ -289,12 +304,15 @@ static void print_boot_line(const struct boot *b, uint64_t wss)
 		k.cfg.rate_mib, k.tsc_khz, writers, readers, k.cfg.report_ms);
 }
 
-void kmain(uint32_t magic, uint32_t mbi_addr)
+/* vcpu 0's init, in ring 3; arg is the Multiboot magic << 32 | info address. */
+static void __attribute__((noreturn)) kmain_user(uint64_t arg)
 {
 	uint64_t boot_tsc = rdtsc(), map_end, wss;
-	struct boot b = { 0 };
+	uint32_t magic = (uint32_t)(arg >> 32), mbi_addr = (uint32_t)arg;
+	struct boot b = {0};
 
 	console_init();
+	cpu_setup_idt();
 	b.reserved_end = (uintptr_t)__kernel_end;
 	if (magic == MULTIBOOT_BOOTLOADER_MAGIC) {
 		b.mbi = phys(mbi_addr);
@@ -302,6 +320,8 @@ void kmain(uint32_t magic, uint32_t mbi_addr)
 	} else {
 		kprintf("stress: warning: not started by a Multiboot loader\n");
 	}
+	if (!b.have_dtb)
+		mask_pic();
 	if (b.have_dtb && b.dtb.bootargs)
 		b.cmdline = b.dtb.bootargs;
 	cmdline_defaults(&k.cfg);
@@ -339,6 +359,18 @@ void kmain(uint32_t magic, uint32_t mbi_addr)
 	stress_worker(0);
 }
 
+/* Ring 0, from entry.S: as little as possible (see cpu.c), then ring 3. */
+void kmain(uint32_t magic, uint32_t mbi_addr)
+{
+	cpu_load_tables(0);
+	cpu_enter_user(0, kmain_user, (uint64_t)magic << 32 | mbi_addr);
+}
+
+static void __attribute__((noreturn)) ap_main_user(uint64_t cpu)
+{
+	stress_worker((unsigned int)cpu);
+}
+
 void ap_main(uint64_t cpu)
 {
 	if (cpu >= k.ncpus) {
@@ -346,5 +378,6 @@ void ap_main(uint64_t cpu)
 			k.stats->cpu[cpu].state = STRESS_CPU_IDLE;
 		halt_forever();
 	}
-	stress_worker((unsigned int)cpu);
+	cpu_load_tables((unsigned int)cpu);
+	cpu_enter_user((unsigned int)cpu, ap_main_user, cpu);
 }

@@ -7,10 +7,10 @@
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
 
-#define MB_INFO_MEMORY  (1u << 0)
+#define MB_INFO_MEMORY	(1u << 0)
 #define MB_INFO_CMDLINE (1u << 2)
-#define MB_INFO_MODS    (1u << 3)
-#define MB_INFO_MMAP    (1u << 6)
+#define MB_INFO_MODS	(1u << 3)
+#define MB_INFO_MMAP	(1u << 6)
 
 #define MB_MMAP_AVAILABLE 1
 

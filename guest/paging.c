@@ -5,7 +5,6 @@
  * that holds RAM or the stats region gets a page directory of 2 MiB pages
  * from a static pool.
  */
-#include "io.h"
 #include "kernel.h"
 
 /*
@@ -19,7 +18,9 @@
 
 extern uint64_t boot_pml4[ENTRIES], boot_pdpt[ENTRIES];
 
-static uint64_t pd_pool[PAGING_MAX_GIB - 1][ENTRIES] __attribute__((aligned(4096)));
+/* Not zeroed at boot (.bss.noinit): a directory is written in full before use. */
+static uint64_t pd_pool[PAGING_MAX_GIB - 1][ENTRIES]
+    __attribute__((section(".bss.noinit"), aligned(4096)));
 
 int paging_identity_map(uint64_t end)
 {
@@ -36,6 +37,9 @@ int paging_identity_map(uint64_t end)
 			pd[i] = g * GIB + i * HUGE_PAGE_SIZE + PTE_2M_FLAGS;
 		boot_pdpt[g] = (uint64_t)(uintptr_t)pd + PTE_TABLE_FLAGS;
 	}
-	write_cr3(read_cr3());
+	/*
+	 * No TLB flush: only absent entries became present, and the CPU
+	 * caches no absent entries.  (This runs in ring 3, see cpu.c.)
+	 */
 	return 0;
 }

@@ -31,14 +31,14 @@
 #define RANDOM_SEED 0x9e3779b97f4a7c15ull
 
 /* The summary's bookkeeping; only vcpu 0 touches it. */
-static uint64_t report_last_tsc;
-static uint64_t report_prev[STRESS_MAX_CPUS];
+static SCRATCH uint64_t report_last_tsc;
+static SCRATCH uint64_t report_prev[STRESS_MAX_CPUS];
 
-/* Tenths of MiB/s for pages in us microseconds. */
+/* Tenths of MiB/s for pages in us microseconds, rounded. */
 static uint64_t rate10(uint64_t pages, uint64_t us)
 {
 	/* pages * 4096 / 2^20 / (us / 1e6) * 10 = pages * 78125 / (2 * us) */
-	return us ? pages * 78125 / (2 * us) : 0;
+	return us ? (pages * 78125 + us) / (2 * us) : 0;
 }
 
 static void __attribute__((noinline, cold)) report(uint64_t now)
@@ -54,8 +54,8 @@ static void __attribute__((noinline, cold)) report(uint64_t now)
 		case STRESS_ROLE_WRITER:
 			cur = st->pages_written;
 			r = rate10(cur - report_prev[cpu], us);
-			kprintf("stress: cpu%u pages=%lu MiB/s=%lu.%lu passes=%lu errors=%lu\n", cpu,
-				cur, r / 10, r % 10, passes, errors);
+			kprintf("stress: cpu%u pages=%lu MiB/s=%lu.%lu passes=%lu errors=%lu\n",
+				cpu, cur, r / 10, r % 10, passes, errors);
 			break;
 		case STRESS_ROLE_READER:
 			cur = st->bytes_read;
@@ -83,15 +83,14 @@ static uint64_t __attribute__((noinline, cold)) report_tick(uint64_t due, uint64
 	return due;
 }
 
-static void __attribute__((noinline, cold)) data_error(unsigned int cpu,
-						      volatile struct stress_cpu_stats *st,
-						      volatile uint64_t *page, uint64_t expect,
-						      uint64_t found)
+static void __attribute__((noinline, cold))
+data_error(volatile struct stress_cpu_stats *st, volatile uint64_t *page, uint64_t expect,
+	   uint64_t found)
 {
 	if (st->errors++ == 0) {
 		outl(STRESS_PORT_REPORT, STRESS_REPORT_DATA_ERROR);
-		kprintf("stress: cpu%u data error at 0x%lx: expected %lu, found %lu\n", cpu,
-			(uint64_t)(uintptr_t)page, expect, found);
+		kprintf("stress: cpu%lu data error at 0x%lx: expected %lu, found %lu\n",
+			(uint64_t)(st - k.stats->cpu), (uint64_t)(uintptr_t)page, expect, found);
 	}
 }
 
@@ -133,33 +132,38 @@ static inline __attribute__((always_inline)) uint64_t pace(uint64_t *due, uint64
 }
 
 /*
+ * The loops below keep only loop state in registers and otherwise use
+ * their stats entry as memory (it is not dirty-tracked): the working set's
+ * base and size and the counters are read back from it rather than held in
+ * registers, so that the compiler never needs to spill to the stack.
+ */
+
+/*
  * seq: pass p stores p + 1 in the first word of every page, in order, after
  * checking that the page still holds p (pass 0 checks nothing: the memory
  * may not be zero).
  */
-static void __attribute__((noreturn)) run_writer_seq(unsigned int cpu,
-						     volatile struct stress_cpu_stats *st,
-						     uint64_t *base, uint64_t npages)
+static void __attribute__((noreturn))
+run_writer_seq(volatile struct stress_cpu_stats *st, uint64_t report_due)
 {
-	volatile uint64_t *const start = base, *const end = base + npages * PAGE_WORDS;
 	const uint64_t tpp = tsc_per_page(), backlog = PACE_MAX_BACKLOG_MS * k.tsc_khz;
-	uint64_t pass = 0, written = 0, due = rdtsc();
-	uint64_t report_due = first_report_due(cpu, due);
+	uint64_t pass = 0, due = rdtsc();
 
 	for (;;) {
-		volatile uint64_t *p;
+		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)st->wss_base;
+		volatile uint64_t *const end = p + st->wss_size / sizeof(uint64_t);
 
-		for (p = start; p != end; p += PAGE_WORDS) {
+		for (; p != end; p += PAGE_WORDS) {
 			uint64_t now = pace(&due, tpp, backlog);
 
 			if (pass) {
 				uint64_t found = *p;
 
 				if (found != pass)
-					data_error(cpu, st, p, pass, found);
+					data_error(st, p, pass, found);
 			}
 			*p = pass + 1;
-			st->pages_written = ++written;
+			st->pages_written++;
 			st->tsc = now;
 			if (now >= report_due)
 				report_due = report_tick(report_due, now);
@@ -172,62 +176,59 @@ static void __attribute__((noreturn)) run_writer_seq(unsigned int cpu,
  * random: npages writes per pass, each to a page drawn by xorshift64; the
  * page's first word gets the running write count.
  */
-static void __attribute__((noreturn)) run_writer_random(unsigned int cpu,
-							volatile struct stress_cpu_stats *st,
-							uint64_t *base, uint64_t npages)
+static void __attribute__((noreturn))
+run_writer_random(volatile struct stress_cpu_stats *st, uint64_t report_due, uint64_t seed)
 {
-	volatile uint64_t *const start = base;
 	const uint64_t tpp = tsc_per_page(), backlog = PACE_MAX_BACKLOG_MS * k.tsc_khz;
-	uint64_t pass = 0, written = 0, due = rdtsc(), x = RANDOM_SEED * (cpu + 1);
-	uint64_t report_due = first_report_due(cpu, due);
+	const uint64_t npages = st->wss_size / PAGE_SIZE;
+	uint64_t due = rdtsc(), x = seed;
 
 	for (;;) {
-		uint64_t i;
+		uint64_t left;
 
-		for (i = 0; i < npages; i++) {
+		for (left = npages; left; left--) {
 			uint64_t now = pace(&due, tpp, backlog);
-			uint64_t page;
+			volatile uint64_t *page;
 
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
 			/* Scale the top 32 bits into [0, npages): no division. */
-			page = ((x >> 32) * npages) >> 32;
-			start[page * PAGE_WORDS] = ++written;
-			st->pages_written = written;
+			page = (volatile uint64_t *)(uintptr_t)(st->wss_base +
+								(((x >> 32) * npages) >> 32) *
+								    PAGE_SIZE);
+			*page = st->pages_written + 1;
+			st->pages_written++;
 			st->tsc = now;
 			if (now >= report_due)
 				report_due = report_tick(report_due, now);
 		}
-		st->passes = ++pass;
+		st->passes++;
 	}
 }
 
 /* Readers load their working set over and over and never write it. */
-static void __attribute__((noreturn)) run_reader(unsigned int cpu,
-						 volatile struct stress_cpu_stats *st,
-						 uint64_t *base, uint64_t npages)
+static void __attribute__((noreturn))
+run_reader(volatile struct stress_cpu_stats *st, uint64_t report_due)
 {
-	const volatile uint64_t *const start = base, *const end = base + npages * PAGE_WORDS;
-	uint64_t pass = 0, bytes = 0, sum = 0;
-	uint64_t report_due = first_report_due(cpu, rdtsc());
+	uint64_t sum = 0;
 
 	for (;;) {
-		const volatile uint64_t *p;
+		const volatile uint64_t *p = (const volatile uint64_t *)(uintptr_t)st->wss_base;
+		const volatile uint64_t *const end = p + st->wss_size / sizeof(uint64_t);
 
-		for (p = start; p != end; p += PAGE_WORDS) {
+		for (; p != end; p += PAGE_WORDS) {
 			uint64_t now, i;
 
 			for (i = 0; i < PAGE_WORDS; i += READ_STRIDE_WORDS)
 				sum += p[i];
-			bytes += PAGE_SIZE;
 			now = rdtsc();
-			st->bytes_read = bytes;
+			st->bytes_read += PAGE_SIZE;
 			st->tsc = now;
 			if (now >= report_due)
 				report_due = report_tick(report_due, now);
 		}
-		st->passes = ++pass;
+		st->passes++;
 		asm volatile("" : : "r"(sum));
 	}
 }
@@ -258,31 +259,41 @@ static const char *role_name(uint32_t role)
 	}
 }
 
+/* Announce, then work forever. */
+static void __attribute__((noreturn)) worker_run(unsigned int cpu)
+{
+	const struct worker_plan *w = &k.plan[cpu];
+	volatile struct stress_cpu_stats *st = &k.stats->cpu[cpu];
+	uint64_t report_due;
+
+	kprintf("stress: cpu%u online role=%s wss=0x%lx+0x%lx\n", cpu, role_name(w->role), w->base,
+		w->size);
+	outl(STRESS_PORT_REPORT, STRESS_REPORT_CPU_ONLINE);
+	report_due = first_report_due(cpu, rdtsc());
+	if (w->role == STRESS_ROLE_READER)
+		run_reader(st, report_due);
+	if (k.cfg.pattern == STRESS_PATTERN_RANDOM)
+		run_writer_random(st, report_due, RANDOM_SEED * (cpu + 1));
+	run_writer_seq(st, report_due);
+}
+
 void stress_worker(unsigned int cpu)
 {
 	const struct worker_plan *w = &k.plan[cpu];
 	volatile struct stress_cpu_stats *st = &k.stats->cpu[cpu];
-	uint64_t *base = (uint64_t *)(uintptr_t)w->base;
-	uint64_t npages = w->size / PAGE_SIZE;
 
 	st->role = w->role;
 	st->wss_base = w->base;
 	st->wss_size = w->size;
 	st->tsc = rdtsc();
-	if (w->role == STRESS_ROLE_NONE || npages == 0) {
+	if (w->role == STRESS_ROLE_NONE || w->size == 0) {
 		st->state = STRESS_CPU_IDLE;
 		kprintf("stress: cpu%u idle\n", cpu);
+		/* vcpu 0 still prints the summary. */
 		if (cpu == 0 && k.cfg.report_ms)
 			run_reporter();
 		halt_forever();
 	}
 	st->state = STRESS_CPU_RUNNING;
-	kprintf("stress: cpu%u online role=%s wss=0x%lx+0x%lx\n", cpu, role_name(w->role), w->base,
-		w->size);
-	outl(STRESS_PORT_REPORT, STRESS_REPORT_CPU_ONLINE);
-	if (w->role == STRESS_ROLE_READER)
-		run_reader(cpu, st, base, npages);
-	if (k.cfg.pattern == STRESS_PATTERN_RANDOM)
-		run_writer_random(cpu, st, base, npages);
-	run_writer_seq(cpu, st, base, npages);
+	worker_run(cpu);
 }

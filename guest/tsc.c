@@ -7,14 +7,14 @@
 #include "io.h"
 #include "kernel.h"
 
-#define PIT_HZ       1193182u
-#define PIT_CH2      0x42
-#define PIT_MODE     0x43
+#define PIT_HZ		1193182u
+#define PIT_CH2		0x42
+#define PIT_MODE	0x43
 #define PIT_CH2_ONESHOT 0xb0 /* channel 2, lobyte/hibyte, mode 0, binary */
-#define PORT_B       0x61
-#define PORTB_GATE2  0x01
-#define PORTB_SPKR   0x02
-#define PORTB_OUT2   0x20
+#define PORT_B		0x61
+#define PORTB_GATE2	0x01
+#define PORTB_SPKR	0x02
+#define PORTB_OUT2	0x20
 
 /*
  * Long enough that the few microseconds each port read costs under

@@ -102,7 +102,8 @@ struct qmp_backend {
 	/*
 	 * calc-dirty-rate: start a measurement of calc_time_ms (already checked
 	 * to lie in [QMP_CALC_TIME_MIN_MS, QMP_CALC_TIME_MAX_MS]) and return at
-	 * once.  mode is always "dirty-ring" today.
+	 * once.  mode is always "dirty-ring" today.  While one is running,
+	 * QEMU answers "the dirty rate is already being measured.".
 	 */
 	int (*calc_dirty_rate)(void *opaque, uint64_t calc_time_ms, const char *mode, char *err,
 			       size_t errlen);
@@ -110,10 +111,14 @@ struct qmp_backend {
 	int (*query_dirty_rate)(void *opaque, struct qmp_dirty_rate *out);
 	/* x-query-guest-stats */
 	int (*guest_stats)(void *opaque, struct qmp_guest_stats *out, int max);
-	/* set-vcpu-dirty-limit; cpu_index -1 means every vCPU. */
+	/*
+	 * set-vcpu-dirty-limit; cpu_index -1 means every vCPU, else it is in
+	 * [0, INT_MAX]: refuse one that is not a vCPU with "incorrect cpu index
+	 * specified" (QEMU's words).  mib_per_s is never 0 (that cancels).
+	 */
 	int (*set_dirty_limit)(void *opaque, int cpu_index, uint64_t mib_per_s, char *err,
 			       size_t errlen);
-	/* cancel-vcpu-dirty-limit; cpu_index -1 means every vCPU. */
+	/* cancel-vcpu-dirty-limit (and set with 0); cpu_index as for set. */
 	int (*cancel_dirty_limit)(void *opaque, int cpu_index, char *err, size_t errlen);
 	/* query-vcpu-dirty-limit: only vCPUs that have a limit. */
 	int (*query_dirty_limit)(void *opaque, struct qmp_dirty_limit *out, int max);

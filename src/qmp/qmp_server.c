@@ -262,8 +262,9 @@ static void client_read(struct qmp_server *srv, struct qmp_client *c)
 	ssize_t n;
 	int r;
 
+	/* room is never 0: a buffer that fills up without a newline closes the client (below). */
 	p = qmp_linebuf_space(&c->in, &room);
-	n = room ? recv(c->fd, p, room, MSG_DONTWAIT) : 0;
+	n = recv(c->fd, p, room, MSG_DONTWAIT);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			client_close(c);
@@ -584,6 +585,11 @@ void qmp_server_stop(struct qmp_server *srv)
 {
 	if (!srv)
 		return;
+	/* From a backend callback, joining ourselves would hang the process. */
+	if (pthread_equal(pthread_self(), srv->thread)) {
+		fprintf(stderr, "qmp: qmp_server_stop() called from the QMP thread\n");
+		abort();
+	}
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
 	pthread_mutex_unlock(&srv->lock);

@@ -74,7 +74,7 @@ static const char usage_text[] =
 	"                             for some; 0 means no limit (default: no limit); when\n"
 	"                             given more than once, later settings win\n"
 	"      --dirty-limit-period MS\n"
-	"                             limiter period, " STR(CLI_DIRTY_LIMIT_PERIOD_MIN_MS) ".." STR(CLI_DIRTY_LIMIT_PERIOD_MAX_MS) " (default " STR(CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS) ")\n"
+	"                             rate sampling period of the controller, " STR(CLI_DIRTY_LIMIT_PERIOD_MIN_MS) ".." STR(CLI_DIRTY_LIMIT_PERIOD_MAX_MS) " (default " STR(CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS) ")\n"
 	"\n"
 	"Monitoring and control:\n"
 	"      --qmp ADDR             QMP control socket: unix:PATH or tcp:HOST:PORT\n"

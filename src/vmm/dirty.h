@@ -43,7 +43,10 @@ struct dirty_vcpu {
 	pthread_mutex_t lock; /* serialises harvests of this ring */
 	struct kvm_ring ring;
 	int index;
-	_Atomic uint64_t pages;	     /* cumulative entries harvested */
+	uint64_t last_key; /* the last entry harvested (slot << 48 | offset) */
+	bool has_last;
+	_Atomic uint64_t pages;	     /* cumulative dirtyings harvested (relogs not counted) */
+	_Atomic uint64_t relogged;   /* entries repeating the one before: see dirty.c */
 	_Atomic uint64_t harvests;   /* harvests that found something */
 	_Atomic uint64_t harvest_ns; /* time spent harvesting, for the benchmark */
 	_Atomic uint64_t max_batch;  /* largest single harvest, entries */

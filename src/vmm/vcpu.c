@@ -304,20 +304,29 @@ void *vcpu_thread(void *arg)
 	sigaddset(&set, VMM_SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	for (;;) {
+	for (bool fast = false;;) {
 		uint64_t t0;
 		int r;
 
-		/* Clear before looking at requests: a later kick makes KVM_RUN return. */
-		run->immediate_exit = 0;
-		if (!vcpu_housekeeping(v))
-			break;
-		if (atomic_load(&v->halted)) {
-			if (!vcpu_park(v))
+		/*
+		 * Port and MMIO exits go straight back into the guest: the slice's
+		 * timer keeps running, and housekeeping waits for it (or a kick).
+		 * Accounting after every console byte would make the limiter see
+		 * many tiny runs that dirty nothing and misjudge the vCPU's speed.
+		 */
+		if (!fast) {
+			/* Clear before looking at requests: a later kick makes KVM_RUN return. */
+			run->immediate_exit = 0;
+			if (!vcpu_housekeeping(v))
 				break;
-			continue;
+			if (atomic_load(&v->halted)) {
+				if (!vcpu_park(v))
+					break;
+				continue;
+			}
+			timer_arm(v, v->slice_ns);
 		}
-		timer_arm(v, v->slice_ns);
+		fast = false;
 		t0 = vmm_now_ns();
 		r = kvm_vcpu_run(&v->kvm);
 		t0 = vmm_now_ns() - t0;
@@ -338,6 +347,7 @@ void *vcpu_thread(void *arg)
 		}
 		if (!vcpu_dispatch(v))
 			break;
+		fast = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
 	}
 	timer_arm(v, 0);
 	return NULL;

@@ -71,9 +71,14 @@ static int be_cpus(void *o, struct qmp_cpu_info *out, int max)
 static int be_calc(void *o, uint64_t ms, const char *mode, char *err, size_t errlen)
 {
 	struct vm_qmp *q = o;
+	int r;
 
 	(void)mode;
-	return dl_ctrl_calc_start(q->ctl, ms, err, errlen);
+	r = dl_ctrl_calc_start(q->ctl, ms, err, errlen);
+	/* QEMU's words (qmp.h), so that clients written for QEMU recognise it. */
+	if (r == -EBUSY)
+		snprintf(err, errlen, "the dirty rate is already being measured.");
+	return r;
 }
 
 static int be_query_rate(void *o, struct qmp_dirty_rate *out)
@@ -122,11 +127,11 @@ static int be_guest_stats(void *o, struct qmp_guest_stats *out, int max)
 	return n;
 }
 
+/* cpu is -1 (every vCPU) or >= 0; QEMU's words for one that is not a vCPU (qmp.h). */
 static int check_cpu(struct vm_qmp *q, int cpu, char *err, size_t errlen)
 {
 	if (cpu < -1 || cpu >= q->vm->ncpus) {
-		snprintf(err, errlen, "cpu-index %d is out of range (the VM has %d vCPUs)", cpu,
-			 q->vm->ncpus);
+		snprintf(err, errlen, "incorrect cpu index specified");
 		return -EINVAL;
 	}
 	return 0;

@@ -10,13 +10,23 @@ void fake_init(struct fake *f)
 {
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
 	f->running = true;
 	f->limit_cpu = -2;
 }
 
 void fake_destroy(struct fake *f)
 {
+	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);
+}
+
+void fake_gate(struct fake *f, bool closed)
+{
+	pthread_mutex_lock(&f->lock);
+	f->gate_closed = closed;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
 }
 
 int fake_get(struct fake *f, const int *field)
@@ -59,6 +69,11 @@ static int fake_stop(void *opaque, char *err, size_t errlen)
 	int r;
 
 	pthread_mutex_lock(&f->lock);
+	/* A backend breaking the rules: lets the tests hold the QMP thread. */
+	f->in_gate = f->gate_closed;
+	while (f->gate_closed)
+		pthread_cond_wait(&f->cond, &f->lock);
+	f->in_gate = false;
 	srv = f->srv;
 	r = planned_failure(f, err, errlen);
 	changed = !r && f->running;

@@ -25,6 +25,9 @@ struct fake {
 	int limit_cpu;		   /* last set/cancel cpu_index */
 	uint64_t limit[FAKE_CPUS]; /* 0: none */
 	int cancels;
+	pthread_cond_t cond;
+	bool gate_closed;     /* stop waits (blocking the QMP thread) until it opens */
+	bool in_gate;	      /* stop is waiting */
 	int fail_errno;	      /* non-zero: the next stop/cont/set fails with it */
 	const char *fail_msg; /* and this message (NULL: none) */
 };
@@ -33,6 +36,8 @@ void fake_init(struct fake *f);
 void fake_destroy(struct fake *f);
 /* A backend with every callback; opaque = f. */
 struct qmp_backend fake_backend(struct fake *f);
+/* Close or open the gate that holds stop (and with it the QMP thread). */
+void fake_gate(struct fake *f, bool closed);
 /* Read a counter under the lock. */
 int fake_get(struct fake *f, const int *field);
 

@@ -638,6 +638,79 @@ static void test_events(void **state)
 	assert_int_equal(qmp_server_emit_event(NULL, "STOP", json_object_new_object()), 0);
 }
 
+static bool in_gate(struct ctx *c)
+{
+	bool v;
+
+	pthread_mutex_lock(&c->fake.lock);
+	v = c->fake.in_gate;
+	pthread_mutex_unlock(&c->fake.lock);
+	return v;
+}
+
+/* While the QMP thread is held up, the event queue stops at its bound. */
+static void test_event_queue_bound(void **state)
+{
+	struct ctx *c = *state;
+	int i, queued = 0, refused = 0;
+	json_object *r;
+	struct tc t;
+
+	tc_open(c, &t);
+	fake_gate(&c->fake, true);
+	tc_send(&t, "{\"execute\": \"stop\"}\n");
+	assert_true(eventually(c, in_gate));
+	for (i = 0; i < QMP_EVENT_QUEUE_MAX + 44; i++) {
+		if (qmp_server_emit_event(c->srv, "TEST", NULL) == 0)
+			queued++;
+		else
+			refused++;
+	}
+	assert_int_equal(queued, QMP_EVENT_QUEUE_MAX);
+	assert_int_equal(refused, 44);
+	assert_int_equal(qmp_server_dropped_events(c->srv), 44);
+	fake_gate(&c->fake, false);
+	/* The queued events, then the reply: STOP found the queue full and was dropped. */
+	for (i = 0; i < QMP_EVENT_QUEUE_MAX; i++)
+		expect_event(tc_recv(&t), "TEST");
+	r = tc_recv(&t);
+	expect_return(r);
+	assert_int_equal(qmp_server_dropped_events(c->srv), 45);
+	tc_close(&t);
+}
+
+/* A client that reads nothing while events pour in is cut off; readers are not. */
+static void test_events_to_a_sleeping_client(void **state)
+{
+	struct ctx *c = *state;
+	int i, got = 0, small = 4096;
+	char pad[1024];
+	json_object *o;
+	struct tc t;
+
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	tc_open(c, &t);
+	setsockopt(t.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	for (i = 0; i < 2000; i++) {
+		json_object *data = json_object_new_object();
+
+		json_object_object_add(data, "pad", json_object_new_string(pad));
+		while (qmp_server_emit_event(c->srv, "BIG", json_object_get(data)) == -ENOSPC)
+			usleep(1000);
+		json_object_put(data);
+	}
+	while ((o = tc_recv(&t))) {
+		json_object_put(o);
+		got++;
+	}
+	print_message("sleeping client got %d of 2000 events, then was cut off\n", got);
+	/* What fitted in the socket; the rest, queued for it, was dropped with it. */
+	assert_true(got < 2000);
+	tc_close(&t);
+	expect_alive(c);
+}
+
 static bool quit_called(struct ctx *c)
 {
 	return fake_get(&c->fake, &c->fake.quits) == 1;
@@ -684,6 +757,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_specs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tcp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events, setup_started, teardown),
+	    cmocka_unit_test_setup_teardown(test_event_queue_bound, setup_started, teardown),
+	    cmocka_unit_test_setup_teardown(test_events_to_a_sleeping_client, setup_started,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_quit, setup_started, teardown),
 	};
 
