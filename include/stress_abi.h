@@ -62,9 +62,9 @@ enum stress_report {
 
 #define STRESS_STATS_MAGIC 0x3153544154535453ull /* "STSTATS1" */
 #define STRESS_MAX_CPUS 256
-#define STRESS_STATS_SIZE 0x5000 /* header page + 256 * 64 bytes */
+#define STRESS_STATS_SIZE 0x9000 /* header page + 256 * 128 bytes */
 
-/* One cache line per vcpu; written only by that vcpu, read by anyone. */
+/* Two cache lines per vcpu; written only by that vcpu (but see max_gap_tsc), read by anyone. */
 struct stress_cpu_stats {
 	uint64_t pages_written; /* every write to a page counts once */
 	uint64_t bytes_read;    /* reader vcpus */
@@ -75,6 +75,15 @@ struct stress_cpu_stats {
 	uint32_t role;          /* enum stress_cpu_role */
 	uint64_t wss_base;      /* guest-physical base of its working set */
 	uint64_t wss_size;      /* bytes */
+	/*
+	 * The longest time, in TSC ticks, between two consecutive units of
+	 * work (a page written, a chunk read): the longest stall the guest
+	 * saw.  The guest raises it; the monitor may reset it to 0 at any time
+	 * to start a new measurement (a raise racing with the reset may be
+	 * lost, which only shortens the first gap measured after it).
+	 */
+	uint64_t max_gap_tsc;
+	uint64_t reserved[7];
 };
 
 enum stress_cpu_state {
@@ -106,7 +115,7 @@ struct stress_stats {
 	struct stress_cpu_stats cpu[STRESS_MAX_CPUS];
 };
 
-_Static_assert(sizeof(struct stress_cpu_stats) == 64, "one cache line");
+_Static_assert(sizeof(struct stress_cpu_stats) == 128, "two cache lines");
 _Static_assert(sizeof(struct stress_stats_hdr) == 4096, "header page");
 _Static_assert(sizeof(struct stress_stats) <= STRESS_STATS_SIZE, "stats size");
 

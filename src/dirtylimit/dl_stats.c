@@ -61,6 +61,12 @@ static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
 			       json_object_new_uint64(st.max_penalty_ns / 1000));
 	json_object_object_add(o, "sleep-us-total",
 			       json_object_new_uint64(atomic_load(&v->sleep_ns_total) / 1000));
+	json_object_object_add(o, "relogged",
+			       json_object_new_uint64(atomic_load(&v->dirty.relogged)));
+	json_object_object_add(o, "harvest-ns",
+			       json_object_new_uint64(atomic_load(&v->dirty.harvest_ns)));
+	json_object_object_add(o, "max-harvest-batch",
+			       json_object_new_uint64(atomic_load(&v->dirty.max_batch)));
 	json_object_object_add(o, "exits", json_object_new_uint64(atomic_load(&v->exits)));
 	json_object_object_add(o, "ring-full-exits",
 			       json_object_new_uint64(atomic_load(&v->ring_full_exits)));
