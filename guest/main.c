@@ -204,6 +204,10 @@ static void setup_stats(struct boot *b)
 		st->cpu[cpu].role = STRESS_ROLE_NONE;
 		st->cpu[cpu].wss_base = 0;
 		st->cpu[cpu].wss_size = 0;
+		st->cpu[cpu].max_gap_tsc = 0;
+		for (i = 0; i < sizeof(st->cpu[cpu].reserved) / sizeof(st->cpu[cpu].reserved[0]);
+		     i++)
+			st->cpu[cpu].reserved[i] = 0;
 	}
 	k.stats = st;
 }

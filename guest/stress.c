@@ -30,6 +30,14 @@
 /* Any non-zero xorshift64 seed works; this one differs per vcpu. */
 #define RANDOM_SEED 0x9e3779b97f4a7c15ull
 
+/*
+ * A reader's pattern: the word it loads from line l of its working set
+ * holds READ_KEY * (cpu + 1) + l.  Any odd 64-bit constant will do: the
+ * values then differ per vcpu and per line, and are neither small counts
+ * (a seq writer's) nor zero (memory never written, or a page lost).
+ */
+#define READ_KEY 0x6a09e667f3bcc909ull
+
 /* The summary's bookkeeping; only vcpu 0 touches it. */
 static SCRATCH uint64_t report_last_tsc;
 static SCRATCH uint64_t report_prev[STRESS_MAX_CPUS];
@@ -132,6 +140,22 @@ static inline __attribute__((always_inline)) uint64_t pace(uint64_t *due, uint64
 }
 
 /*
+ * Raise max_gap_tsc if the time since the last unit of work (*last) is the
+ * longest yet, then make now the last (inlined: a load, a compare and,
+ * rarely, a store to the stats entry).  The monitor resets max_gap_tsc to 0
+ * to start a new measurement, so it is read back every time, never cached.
+ */
+static inline __attribute__((always_inline)) void note_gap(volatile struct stress_cpu_stats *st,
+							   uint64_t *last, uint64_t now)
+{
+	uint64_t gap = now - *last;
+
+	if (gap > st->max_gap_tsc)
+		st->max_gap_tsc = gap;
+	*last = now;
+}
+
+/*
  * The loops below keep only loop state in registers and otherwise use
  * their stats entry as memory (it is not dirty-tracked): the working set's
  * base and size and the counters are read back from it rather than held in
@@ -147,7 +171,7 @@ static void __attribute__((noreturn))
 run_writer_seq(volatile struct stress_cpu_stats *st, uint64_t report_due)
 {
 	const uint64_t tpp = tsc_per_page(), backlog = PACE_MAX_BACKLOG_MS * k.tsc_khz;
-	uint64_t pass = 0, due = rdtsc();
+	uint64_t pass = 0, due = rdtsc(), last = due;
 
 	for (;;) {
 		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)st->wss_base;
@@ -156,6 +180,7 @@ run_writer_seq(volatile struct stress_cpu_stats *st, uint64_t report_due)
 		for (; p != end; p += PAGE_WORDS) {
 			uint64_t now = pace(&due, tpp, backlog);
 
+			note_gap(st, &last, now);
 			if (pass) {
 				uint64_t found = *p;
 
@@ -181,7 +206,7 @@ run_writer_random(volatile struct stress_cpu_stats *st, uint64_t report_due, uin
 {
 	const uint64_t tpp = tsc_per_page(), backlog = PACE_MAX_BACKLOG_MS * k.tsc_khz;
 	const uint64_t npages = st->wss_size / PAGE_SIZE;
-	uint64_t due = rdtsc(), x = seed;
+	uint64_t due = rdtsc(), last = due, x = seed;
 
 	for (;;) {
 		uint64_t left;
@@ -189,6 +214,8 @@ run_writer_random(volatile struct stress_cpu_stats *st, uint64_t report_due, uin
 		for (left = npages; left; left--) {
 			uint64_t now = pace(&due, tpp, backlog);
 			volatile uint64_t *page;
+
+			note_gap(st, &last, now);
 
 			x ^= x << 13;
 			x ^= x >> 7;
@@ -207,29 +234,80 @@ run_writer_random(volatile struct stress_cpu_stats *st, uint64_t report_due, uin
 	}
 }
 
-/* Readers load their working set over and over and never write it. */
-static void __attribute__((noreturn))
-run_reader(volatile struct stress_cpu_stats *st, uint64_t report_due)
+/*
+ * A reader's one-time fill: every word it will load gets its pattern value
+ * (READ_KEY).  These are page writes like any other: they count in
+ * pages_written, page by page, and dirty the working set once.
+ */
+static void reader_fill(volatile struct stress_cpu_stats *st, uint64_t key)
 {
-	uint64_t sum = 0;
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)st->wss_base;
+	volatile uint64_t *const end = p + st->wss_size / sizeof(uint64_t);
+	uint64_t v = key;
 
+	for (; p != end; p += PAGE_WORDS) {
+		uint64_t i;
+
+		for (i = 0; i < PAGE_WORDS; i += READ_STRIDE_WORDS)
+			p[i] = v++;
+		st->pages_written++;
+	}
+}
+
+/*
+ * A reader found word *w, expected to hold expect, holding found: count and
+ * report it like a writer's error, then restore the whole page's pattern, so
+ * that a damaged page counts once (as with seq writers) rather than once
+ * per line and per pass.  The repair dirties the page; errors are rare.
+ */
+static void __attribute__((noinline, cold))
+read_error(volatile struct stress_cpu_stats *st, const volatile uint64_t *w, uint64_t expect,
+	   uint64_t found)
+{
+	uint64_t off = (uintptr_t)w & (PAGE_SIZE - 1);
+	volatile uint64_t *page = (volatile uint64_t *)((uintptr_t)w - off);
+	uint64_t v = expect - off / (READ_STRIDE_WORDS * sizeof(uint64_t)), i;
+
+	data_error(st, (volatile uint64_t *)(uintptr_t)w, expect, found);
+	for (i = 0; i < PAGE_WORDS; i += READ_STRIDE_WORDS)
+		page[i] = v++;
+	st->pages_written++;
+}
+
+/*
+ * Readers fill their working set once, then load it over and over (one
+ * word per line) and check every word against the pattern; they count
+ * bytes read a page at a time.
+ */
+static void __attribute__((noreturn))
+run_reader(volatile struct stress_cpu_stats *st, uint64_t report_due, uint64_t key)
+{
+	uint64_t last;
+
+	reader_fill(st, key);
+	last = rdtsc();
 	for (;;) {
 		const volatile uint64_t *p = (const volatile uint64_t *)(uintptr_t)st->wss_base;
 		const volatile uint64_t *const end = p + st->wss_size / sizeof(uint64_t);
+		uint64_t expect = key;
 
 		for (; p != end; p += PAGE_WORDS) {
 			uint64_t now, i;
 
-			for (i = 0; i < PAGE_WORDS; i += READ_STRIDE_WORDS)
-				sum += p[i];
+			for (i = 0; i < PAGE_WORDS; i += READ_STRIDE_WORDS, expect++) {
+				uint64_t found = p[i];
+
+				if (found != expect)
+					read_error(st, &p[i], expect, found);
+			}
 			now = rdtsc();
+			note_gap(st, &last, now);
 			st->bytes_read += PAGE_SIZE;
 			st->tsc = now;
 			if (now >= report_due)
 				report_due = report_tick(report_due, now);
 		}
 		st->passes++;
-		asm volatile("" : : "r"(sum));
 	}
 }
 
@@ -271,7 +349,7 @@ static void __attribute__((noreturn)) worker_run(unsigned int cpu)
 	outl(STRESS_PORT_REPORT, STRESS_REPORT_CPU_ONLINE);
 	report_due = first_report_due(cpu, rdtsc());
 	if (w->role == STRESS_ROLE_READER)
-		run_reader(st, report_due);
+		run_reader(st, report_due, READ_KEY * (cpu + 1));
 	if (k.cfg.pattern == STRESS_PATTERN_RANDOM)
 		run_writer_random(st, report_due, RANDOM_SEED * (cpu + 1));
 	run_writer_seq(st, report_due);

@@ -44,28 +44,31 @@
 /*
  * Speed estimate: a sample above the estimate replaces it at once (a faster
  * guest must get shorter slices before it overshoots); a sample below lets
- * the estimate decay towards it with this half-life of *run time*.  Decaying
- * per sample instead (half-way per exit, the first design) failed on a real
- * guest: the stress kernel's once-a-second console line is a few ms of runs
- * that dirty nothing, the estimate collapsed within a dozen exits, the next
- * slice was a full tick at full speed, and the vCPU then slept 230 ms at
- * 25 MiB/s.  20 ms keeps the estimate through such a phase (-16% over 5 ms)
- * while a limited reader still reaches the full tick within ~0.3 s of
- * running, even at 1 MiB/s.
+ * the estimate decay towards it with this half-life of *run time*, never
+ * below the sample.  Decaying per sample instead (half-way per exit, the
+ * first design) failed on a real guest: the stress kernel's once-a-second
+ * console line is a few ms of runs that dirty nothing, the estimate
+ * collapsed within a dozen exits, the next slice was a full tick at full
+ * speed, and the vCPU then slept 230 ms at 25 MiB/s.  20 ms keeps the
+ * estimate through such a phase (-16% over 5 ms: the next slice 19% longer)
+ * while a limited reader still reaches its full slice after ~0.1 s of
+ * running (the decay starts where the slice leaves the minimum, see
+ * update_rate()).
  */
-#define DL_RATE_HALFLIFE_NS 20000000.0
+#define DL_RATE_HALFLIFE_NS 20000000ull
 
 /* Speed assumed before the first sample: above the fastest dirtying measured
  * on our hosts (450k pages/s), so a vCPU limited before it ever ran starts
- * with short slices instead of one full tick at full speed (600 pages at
+ * with short slices instead of one full slice at full speed (600 pages at
  * 300k pages/s: 2.3 s of sleep at 1 MiB/s).  A reader decays from it to the
- * full tick in a dozen exits. */
+ * full slice like any reader. */
 #define DL_RATE_PRIOR_PPS 500000
 
 void dl_params_default(struct dl_params *p)
 {
-	/* 2 ms: a 4096-entry ring fills in >= 9 ms at 450k pages/s. */
-	p->tick_ns = 2000000;
+	/* 10 ms: vm.c's tick for its default 65536-entry ring.  The caller
+	 * sets its own. */
+	p->tick_ns = 10000000;
 	/* 50 us: a kick costs 5-20 us and lands 10-50 us late here. */
 	p->min_slice_ns = 50000;
 	/* 10 ms: a pause/stop request waits at most this long. */
@@ -76,6 +79,13 @@ void dl_params_default(struct dl_params *p)
 	/* 2 ms of limit: covers sleep wake-up lateness (<= 50 us) with room
 	 * to spare, and after idle lets through 2% of a 100 ms window. */
 	p->burst_ns = 2000000;
+	/* 2 ms: a reader's exits cost it 0.5-1% (10-20 us each), and a
+	 * reader that starts writing dirties at most 2 ms of its speed before
+	 * its first penalty (600-800 pages: 94-125 ms at 25 MiB/s), not a
+	 * whole 10 ms tick (470-625 ms). */
+	p->read_slice_ns = 2000000;
+	p->rate_halflife_ns = DL_RATE_HALFLIFE_NS;
+	p->rate_down_shift = 0;
 }
 
 static uint64_t mul_div(uint64_t a, uint64_t b, uint64_t c)
@@ -83,6 +93,11 @@ static uint64_t mul_div(uint64_t a, uint64_t b, uint64_t c)
 	unsigned __int128 r = (unsigned __int128)a * b / c;
 
 	return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
 }
 
 static uint64_t clamp_u64(uint64_t x, uint64_t lo, uint64_t hi)
@@ -113,6 +128,14 @@ void dl_vcpu_init(struct dl_vcpu *v, const struct dl_params *p)
 		v->p.min_slice_ns = 1;
 	if (!v->p.max_sleep_ns)
 		v->p.max_sleep_ns = UINT64_MAX;
+	if (!v->p.read_slice_ns || v->p.read_slice_ns > v->p.tick_ns)
+		v->p.read_slice_ns = v->p.tick_ns;
+	if (v->p.read_slice_ns < v->p.min_slice_ns)
+		v->p.read_slice_ns = v->p.min_slice_ns;
+	if (!v->p.rate_halflife_ns)
+		v->p.rate_halflife_ns = DL_RATE_HALFLIFE_NS;
+	if (v->p.rate_down_shift > 63)
+		v->p.rate_down_shift = 63;
 	atomic_init(&v->limit_req, 0);
 	atomic_init(&v->st_rate, v->rate);
 }
@@ -144,9 +167,19 @@ static void update_rate(struct dl_vcpu *v, uint64_t pages, uint64_t ran_ns)
 	s = mul_div(v->pend_pages, NS_PER_S, v->pend_ns);
 	if (s >= v->rate) {
 		v->rate = s;
+	} else if (v->p.rate_down_shift) {
+		v->rate = s + ((v->rate - s) >> v->p.rate_down_shift);
 	} else {
-		double decayed = (double)v->rate * exp2(-(double)v->pend_ns / DL_RATE_HALFLIFE_NS);
+		uint64_t from = v->rate;
+		double decayed;
 
+		/* While limited, every speed from pace * limit / min_slice up
+		 * gets the minimum slice: decay from there, so that the slice
+		 * starts growing at once (one half-life doubles it) instead of
+		 * after the estimate has crawled down from the vCPU's speed. */
+		if (v->limit)
+			from = min_u64(from, mul_div(v->p.pace_ns, v->limit, v->p.min_slice_ns));
+		decayed = (double)from * exp2(-(double)v->pend_ns / (double)v->p.rate_halflife_ns);
 		v->rate = decayed > (double)s ? (uint64_t)decayed : s;
 	}
 	v->pend_pages = 0;
@@ -210,11 +243,13 @@ static uint64_t slice_for(const struct dl_vcpu *v)
 {
 	uint64_t s;
 
-	if (!v->limit || !v->rate)
+	if (!v->limit)
 		return v->p.tick_ns;
+	if (!v->rate)
+		return v->p.read_slice_ns;
 	/* Aim at limit * pace pages at the estimated speed. */
 	s = mul_div(v->p.pace_ns, v->limit, v->rate);
-	return clamp_u64(s, v->p.min_slice_ns, v->p.tick_ns);
+	return clamp_u64(s, v->p.min_slice_ns, v->p.read_slice_ns);
 }
 
 static void note_sleep(struct dl_vcpu *v, uint64_t sleep_ns)

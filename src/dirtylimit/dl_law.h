@@ -38,6 +38,18 @@ struct dl_params {
 	/* Burst cap: the bucket holds at most limit * burst_ns of credit
 	 * (and never less than DL_BURST_MIN_PAGES pages). */
 	uint64_t burst_ns;
+	/* Longest slice while a limit applies: what a vCPU that dirties
+	 * nothing (a reader) gets, hence what a reader that starts writing
+	 * dirties before its first penalty.  Never above tick_ns; 0 = tick. */
+	uint64_t read_slice_ns;
+	/* Speed estimate: a slower sample lets the estimate decay towards it
+	 * with this half-life of run time (0: the default, 20 ms). */
+	uint64_t rate_halflife_ns;
+	/* The first design's estimator, kept only so that the simulator can
+	 * show why it was dropped: if not 0, every slower sample moves the
+	 * estimate 1/2^rate_down_shift of the way down, however short it is,
+	 * and rate_halflife_ns is ignored.  0 in vmm. */
+	unsigned int rate_down_shift;
 };
 
 /* What the vCPU thread does next. */

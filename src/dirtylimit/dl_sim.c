@@ -19,6 +19,9 @@ struct sim {
 	double dirtied;	   /* workload pages so far (first touch) */
 	double total;	   /* all pages so far */
 	uint64_t reported; /* pages handed to the law */
+	uint64_t io_next;  /* wall time of the next console phase */
+	uint64_t io_left;  /* run time left in this console phase, 0 = none */
+	uint64_t io_seg;   /* run time since the last port I/O exit */
 };
 
 static uint64_t rnd(struct sim *s, uint64_t max)
@@ -47,8 +50,8 @@ static void trace(struct sim *s, uint64_t a, uint64_t b, double pages)
 	}
 }
 
-/* Dirty pages while running over [t, end). */
-static void run(struct sim *s, uint64_t t, uint64_t end)
+/* Dirty pages while running over [t, end); quiet: the background only. */
+static void run(struct sim *s, uint64_t t, uint64_t end, int quiet)
 {
 	const struct dl_sim_cfg *c = s->cfg;
 
@@ -60,7 +63,7 @@ static void run(struct sim *s, uint64_t t, uint64_t end)
 			s->iload++;
 		if (s->iload + 1 < c->nload && c->load[s->iload + 1].t_ns < seg)
 			seg = c->load[s->iload + 1].t_ns;
-		load = c->nload ? c->load[s->iload].pps : 0;
+		load = c->nload && !quiet ? c->load[s->iload].pps : 0;
 		sp = (double)load;
 		if (load && s->dirtied < (double)c->first_touch_pages) {
 			double left = (double)c->first_touch_pages - s->dirtied;
@@ -80,6 +83,48 @@ static void run(struct sim *s, uint64_t t, uint64_t end)
 	}
 }
 
+/*
+ * Run the guest from t for at most max_ns; returns how long it ran.  *io is
+ * set if the run ended in a port I/O exit (console phase).
+ */
+static uint64_t guest(struct sim *s, uint64_t t, uint64_t max_ns, int *io)
+{
+	const struct dl_sim_cfg *c = s->cfg;
+	uint64_t d = max_ns, run_ns = c->io_run_ns ? c->io_run_ns : c->io_len_ns;
+
+	*io = 0;
+	if (!c->io_every_ns || !c->io_len_ns) {
+		run(s, t, t + d, 0);
+		return d;
+	}
+	if (!s->io_left && t >= s->io_next) {
+		/* The guest's once-a-period timer: its line is printed when the
+		 * vCPU next runs. */
+		s->io_left = c->io_len_ns;
+		s->io_seg = 0;
+		while (s->io_next <= t)
+			s->io_next += c->io_every_ns;
+	}
+	if (!s->io_left) {
+		if (s->io_next - t < d)
+			d = s->io_next - t;
+		run(s, t, t + d, 0);
+		return d;
+	}
+	if (run_ns - s->io_seg < d)
+		d = run_ns - s->io_seg;
+	if (s->io_left < d)
+		d = s->io_left;
+	run(s, t, t + d, 1);
+	s->io_seg += d;
+	s->io_left -= d;
+	if (s->io_seg == run_ns || !s->io_left) {
+		s->io_seg = 0;
+		*io = 1;
+	}
+	return d;
+}
+
 static void apply_limits(struct sim *s, struct dl_vcpu *v, uint64_t t)
 {
 	const struct dl_sim_cfg *c = s->cfg;
@@ -90,7 +135,7 @@ static void apply_limits(struct sim *s, struct dl_vcpu *v, uint64_t t)
 
 int dl_sim_run(const struct dl_sim_cfg *cfg, struct dl_sim_result *res)
 {
-	struct sim s = {.cfg = cfg, .res = res, .rng = cfg->seed | 1};
+	struct sim s = {.cfg = cfg, .res = res, .rng = cfg->seed | 1, .io_next = cfg->io_first_ns};
 	struct dl_vcpu v;
 	struct dl_action act;
 	uint64_t t = 0;
@@ -111,11 +156,27 @@ int dl_sim_run(const struct dl_sim_cfg *cfg, struct dl_sim_result *res)
 		if (act.sleep_ns)
 			t += act.sleep_ns + rnd(&s, cfg->sleep_jitter_ns);
 		if (act.slice_ns) {
+			/* The slice's timer fires (late) at end, wall time. */
+			uint64_t end = t + act.slice_ns + rnd(&s, cfg->slice_jitter_ns);
+			int io = 0;
+
 			if (v.limit && act.slice_ns > res->max_slice_ns)
 				res->max_slice_ns = act.slice_ns;
-			ran = act.slice_ns + rnd(&s, cfg->slice_jitter_ns);
-			run(&s, t, t + ran);
-			t += ran + cfg->kick_ns;
+			while (t < end) {
+				uint64_t d = guest(&s, t, end - t, &io);
+
+				t += d;
+				ran += d;
+				if (!io)
+					continue;
+				res->io_exits++;
+				t += cfg->io_exit_ns;
+				if (cfg->io_accounted)
+					break;
+				io = 0;
+			}
+			if (!io)
+				t += cfg->kick_ns;
 			res->run_ns += ran;
 			pages = (uint64_t)s.total - s.reported;
 			s.reported += pages;

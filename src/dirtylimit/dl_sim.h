@@ -10,6 +10,14 @@
  * signal latency), pays kick_ns per exit, then reports the pages and run time
  * to dl_vcpu_account().  The dirtying is recorded, spread evenly over each
  * run, in bins of bin_ns for window statistics.
+ *
+ * Optionally the guest has console phases, like the stress kernel's
+ * once-a-second line: from io_first_ns on, every io_every_ns of wall time,
+ * its next io_len_ns of run time dirty nothing (but the background) and are
+ * cut into port I/O exits every io_run_ns of running, each costing
+ * io_exit_ns.  With io_accounted the vCPU thread calls dl_vcpu_account()
+ * after each of those exits (the first vcpu.c); without, it re-enters at
+ * once and the slice's timer keeps running (vcpu.c now).
  */
 #ifndef DL_SIM_H
 #define DL_SIM_H
@@ -37,6 +45,12 @@ struct dl_sim_cfg {
 	uint64_t slice_jitter_ns;   /* runs end late by U[0, this] */
 	uint64_t sleep_jitter_ns;   /* sleeps end late by U[0, this] */
 	uint64_t kick_ns;	    /* per exit: wall time, no guest progress */
+	uint64_t io_every_ns;	    /* console phase period, 0 = none */
+	uint64_t io_first_ns;	    /* first console phase */
+	uint64_t io_len_ns;	    /* run time of one console phase */
+	uint64_t io_run_ns;	    /* run time between two port I/O exits */
+	uint64_t io_exit_ns;	    /* per port I/O exit: wall time */
+	int io_accounted;	    /* dl_vcpu_account() after I/O exits too */
 	uint64_t end_ns;	    /* simulated duration */
 	uint64_t bin_ns;	    /* trace resolution, e.g. 1 ms */
 	uint64_t seed;
@@ -47,6 +61,7 @@ struct dl_sim_result {
 	size_t nbins;
 	uint64_t bin_ns;
 	uint64_t exits;	       /* calls to dl_vcpu_account() */
+	uint64_t io_exits;     /* port I/O exits (console phases) */
 	uint64_t run_ns;       /* time spent running */
 	uint64_t max_slice_ns; /* longest slice asked for while limited */
 	struct dl_stats stats; /* the law's counters at the end */

@@ -74,11 +74,20 @@ static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
 	if (vm_guest_stats(vm, i, &gs) == 0) {
 		json_object *g = json_object_new_object();
 
+		/*
+		 * The longest stall since the last line: read, then reset at once.
+		 * This also resets what x-query-guest-stats reports (docs/qmp.md).
+		 */
+		vm_guest_reset_stall(vm, i);
+
 		json_object_object_add(g, "pages-written",
 				       json_object_new_uint64(gs.pages_written));
 		json_object_object_add(g, "bytes-read", json_object_new_uint64(gs.bytes_read));
 		json_object_object_add(g, "passes", json_object_new_uint64(gs.passes));
 		json_object_object_add(g, "errors", json_object_new_uint64(gs.errors));
+		json_object_object_add(
+		    g, "max-stall-us",
+		    json_object_new_uint64(vm_guest_tsc_to_us(vm, gs.max_gap_tsc)));
 		json_object_object_add(
 		    g, "dirty-rate",
 		    jd(dl_pages_to_mib((double)(gs.pages_written - c->stats_prev_guest[i]) /

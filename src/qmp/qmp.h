@@ -64,6 +64,7 @@ struct qmp_guest_stats {
 	uint64_t bytes_read;
 	uint64_t passes;
 	uint64_t errors;
+	uint64_t max_stall_us; /* the longest gap between two units of guest work */
 };
 
 /* One limited vCPU in query-vcpu-dirty-limit (QEMU's DirtyLimitInfo). */
@@ -109,8 +110,13 @@ struct qmp_backend {
 			       size_t errlen);
 	/* query-dirty-rate: *out is zeroed before the call. */
 	int (*query_dirty_rate)(void *opaque, struct qmp_dirty_rate *out);
-	/* x-query-guest-stats */
-	int (*guest_stats)(void *opaque, struct qmp_guest_stats *out, int max);
+	/*
+	 * x-query-guest-stats.  With reset_max_stall, after reading each vCPU,
+	 * reset the guest's longest stall so that the next reading covers only
+	 * the time since.
+	 */
+	int (*guest_stats)(void *opaque, struct qmp_guest_stats *out, int max,
+			   bool reset_max_stall);
 	/*
 	 * set-vcpu-dirty-limit; cpu_index -1 means every vCPU, else it is in
 	 * [0, INT_MAX]: refuse one that is not a vCPU with "incorrect cpu index
@@ -147,7 +153,7 @@ struct qmp_backend {
 /*
  * Replies and events waiting for one client to read them.  The largest
  * reply (x-query-guest-stats with 256 vCPUs and 20-digit counters) is
- * under 40 KiB, so this holds several; a client that sends commands and reads
+ * under 48 KiB, so this holds several; a client that sends commands and reads
  * nothing fills it within a few hundred commands and is disconnected
  * instead of making us buffer without bound.  Worst case for the whole
  * server: QMP_MAX_CLIENTS * (QMP_MAX_LINE + QMP_OUTBUF_MAX) = 2.5 MiB.

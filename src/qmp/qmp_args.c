@@ -170,6 +170,16 @@ bool qmp_arg_uint(json_object *args, const char *name, uint64_t *v)
 	return true;
 }
 
+bool qmp_arg_bool(json_object *args, const char *name, bool *v)
+{
+	json_object *o = qmp_arg_get(args, name);
+
+	if (!o)
+		return false;
+	*v = json_object_get_boolean(o);
+	return true;
+}
+
 bool qmp_arg_str(json_object *args, const char *name, const char **v)
 {
 	json_object *o = qmp_arg_get(args, name);

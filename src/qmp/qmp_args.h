@@ -41,6 +41,7 @@ json_object *qmp_args_check(const struct qmp_arg *spec, json_object *args);
  */
 bool qmp_arg_int(json_object *args, const char *name, int64_t *v);
 bool qmp_arg_uint(json_object *args, const char *name, uint64_t *v);
+bool qmp_arg_bool(json_object *args, const char *name, bool *v);
 bool qmp_arg_str(json_object *args, const char *name, const char **v);
 json_object *qmp_arg_get(json_object *args, const char *name);
 

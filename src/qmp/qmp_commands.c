@@ -352,6 +352,11 @@ out:
 
 /* --- guest statistics (ours) ---------------------------------------------------- */
 
+static const struct qmp_arg guest_stats_args[] = {
+    {"reset-max-stall", QMP_ARG_BOOL, true, NULL},
+    {.name = NULL},
+};
+
 static bool have_guest_stats(const struct qmp_backend *be)
 {
 	return be->guest_stats;
@@ -360,11 +365,13 @@ static bool have_guest_stats(const struct qmp_backend *be)
 static void cmd_x_query_guest_stats(struct qmp_call *c)
 {
 	struct qmp_guest_stats *st = calloc(QMP_MAX_VCPUS, sizeof(*st));
+	bool reset = false;
 	int i, n;
 
 	if (!st)
 		return;
-	n = c->be->guest_stats(c->be->opaque, st, QMP_MAX_VCPUS);
+	qmp_arg_bool(c->args, "reset-max-stall", &reset);
+	n = c->be->guest_stats(c->be->opaque, st, QMP_MAX_VCPUS, reset);
 	if (n < 0) {
 		fail(c, "%s", strerror(-n));
 		goto out;
@@ -379,6 +386,8 @@ static void cmd_x_query_guest_stats(struct qmp_call *c)
 		json_object_object_add(o, "bytes-read", json_object_new_uint64(st[i].bytes_read));
 		json_object_object_add(o, "passes", json_object_new_uint64(st[i].passes));
 		json_object_object_add(o, "errors", json_object_new_uint64(st[i].errors));
+		json_object_object_add(o, "max-stall-us",
+				       json_object_new_uint64(st[i].max_stall_us));
 		json_object_array_add(c->ret, o);
 	}
 out:
@@ -487,7 +496,7 @@ static const struct qmp_command commands[] = {
     {"query-cpus-fast", NULL, cmd_query_cpus_fast, have_cpus},
     {"calc-dirty-rate", calc_dirty_rate_args, cmd_calc_dirty_rate, have_calc_dirty_rate},
     {"query-dirty-rate", query_dirty_rate_args, cmd_query_dirty_rate, have_query_dirty_rate},
-    {"x-query-guest-stats", NULL, cmd_x_query_guest_stats, have_guest_stats},
+    {"x-query-guest-stats", guest_stats_args, cmd_x_query_guest_stats, have_guest_stats},
     {"set-vcpu-dirty-limit", set_limit_args, cmd_set_vcpu_dirty_limit, have_limit},
     {"cancel-vcpu-dirty-limit", cancel_limit_args, cmd_cancel_vcpu_dirty_limit, have_limit},
     {"query-vcpu-dirty-limit", NULL, cmd_query_vcpu_dirty_limit, have_query_limit},

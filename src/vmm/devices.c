@@ -51,18 +51,19 @@ void dev_console_destroy(struct dev_console *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/* Called with c->lock held. */
 static void console_putc(struct dev_console *c, uint8_t ch)
 {
-	pthread_mutex_lock(&c->lock);
 	if (ch != '\r')
 		c->line[c->len++] = (char)ch;
 	if (ch == '\n' || c->len == DEV_LINE_MAX)
 		console_flush_locked(c);
-	pthread_mutex_unlock(&c->lock);
 }
 
+/* Two vCPUs may print at once: the registers and the line share one lock. */
 static void com1_pio(struct dev_console *c, uint16_t reg, bool is_out, uint8_t *data)
 {
+	pthread_mutex_lock(&c->lock);
 	if (is_out) {
 		if (reg == UART_THR && !(c->lcr & 0x80))
 			console_putc(c, data[0]);
@@ -70,22 +71,16 @@ static void com1_pio(struct dev_console *c, uint16_t reg, bool is_out, uint8_t *
 			c->lcr = data[0];
 		else if (reg == UART_SCR)
 			c->scratch = data[0];
-		return;
-	}
-	switch (reg) {
-	case UART_LSR:
+	} else if (reg == UART_LSR) {
 		data[0] = UART_LSR_IDLE;
-		break;
-	case UART_LCR:
+	} else if (reg == UART_LCR) {
 		data[0] = c->lcr;
-		break;
-	case UART_SCR:
+	} else if (reg == UART_SCR) {
 		data[0] = c->scratch;
-		break;
-	default:
+	} else {
 		data[0] = 0;
-		break;
 	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 static uint32_t le32(const uint8_t *d, int size)

@@ -372,7 +372,38 @@ int vm_guest_stats(struct vm *vm, int cpu, struct stress_cpu_stats *out)
 	out->role = s->role;
 	out->wss_base = s->wss_base;
 	out->wss_size = s->wss_size;
+	out->max_gap_tsc = s->max_gap_tsc;
 	return 0;
+}
+
+int vm_guest_reset_stall(struct vm *vm, int cpu)
+{
+	int first = cpu, last = cpu;
+
+	if (cpu < -1 || cpu >= STRESS_MAX_CPUS ||
+	    __atomic_load_n(&vm->stats->hdr.magic, __ATOMIC_ACQUIRE) != STRESS_STATS_MAGIC)
+		return -ENODATA;
+	if (cpu == -1) {
+		first = 0;
+		last = (vm->ncpus < STRESS_MAX_CPUS ? vm->ncpus : STRESS_MAX_CPUS) - 1;
+	}
+	/* The guest raises the field from its own vCPU; one aligned store is atomic. */
+	for (int i = first; i <= last; i++)
+		__atomic_store_n(&vm->stats->cpu[i].max_gap_tsc, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+uint64_t vm_guest_tsc_to_us(struct vm *vm, uint64_t ticks)
+{
+	uint64_t khz;
+
+	if (__atomic_load_n(&vm->stats->hdr.magic, __ATOMIC_ACQUIRE) != STRESS_STATS_MAGIC)
+		return 0;
+	khz = vm->stats->hdr.tsc_khz;
+	if (!khz)
+		return 0;
+	/* ticks * 1000 / khz, split so that no product overflows. */
+	return ticks / khz * 1000 + ticks % khz * 1000 / khz;
 }
 
 const char *vm_stop_reason_name(enum vm_stop_reason r)

@@ -160,6 +160,14 @@ const char *vm_stop_reason_name(enum vm_stop_reason r);
 
 /* The guest's own counters, copied out of the stats device. */
 int vm_guest_stats(struct vm *vm, int cpu, struct stress_cpu_stats *out);
+/*
+ * Reset the guest's longest stall (max_gap_tsc) of one vCPU or, with cpu -1,
+ * of all, so that the next reading covers only the time since.  -ENODATA
+ * before the guest has set up its stats.
+ */
+int vm_guest_reset_stall(struct vm *vm, int cpu /* -1 all */);
+/* Guest TSC ticks to microseconds at the guest's tsc_khz; 0 if unknown. */
+uint64_t vm_guest_tsc_to_us(struct vm *vm, uint64_t ticks);
 
 /* vcpu.c */
 void *vcpu_thread(void *arg);

@@ -108,7 +108,7 @@ static int be_query_rate(void *o, struct qmp_dirty_rate *out)
 	return 0;
 }
 
-static int be_guest_stats(void *o, struct qmp_guest_stats *out, int max)
+static int be_guest_stats(void *o, struct qmp_guest_stats *out, int max, bool reset_max_stall)
 {
 	struct vm_qmp *q = o;
 	int n = q->vm->ncpus < max ? q->vm->ncpus : max;
@@ -118,11 +118,15 @@ static int be_guest_stats(void *o, struct qmp_guest_stats *out, int max)
 
 		if (vm_guest_stats(q->vm, i, &gs) < 0)
 			memset(&gs, 0, sizeof(gs));
+		/* Right after the read: a stall ending in between is lost, a short window. */
+		else if (reset_max_stall)
+			vm_guest_reset_stall(q->vm, i);
 		out[i].cpu_index = i;
 		out[i].pages_written = gs.pages_written;
 		out[i].bytes_read = gs.bytes_read;
 		out[i].passes = gs.passes;
 		out[i].errors = gs.errors;
+		out[i].max_stall_us = vm_guest_tsc_to_us(q->vm, gs.max_gap_tsc);
 	}
 	return n;
 }

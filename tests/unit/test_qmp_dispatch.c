@@ -508,6 +508,30 @@ static void test_guest_stats(void **state)
 	assert_int_equal(num(r, "return.0.bytes-read"), 7);
 	assert_int_equal(num(r, "return.0.passes"), 3);
 	assert_int_equal(num(r, "return.0.errors"), 0);
+	assert_int_equal(num(r, "return.0.max-stall-us"), FAKE_MAX_STALL_US);
+	assert_int_equal(num(r, "return.1.max-stall-us"), FAKE_MAX_STALL_US + 1);
+	assert_int_equal(fake_get(&c->fake, &c->fake.stall_resets), 0);
+
+	/* reset-max-stall: this reply still has the old maximum, the next one not. */
+	r = req(c, "{\"execute\": \"x-query-guest-stats\", "
+		   "\"arguments\": {\"reset-max-stall\": false}}");
+	assert_int_equal(num(r, "return.1.max-stall-us"), FAKE_MAX_STALL_US + 1);
+	assert_int_equal(fake_get(&c->fake, &c->fake.stall_resets), 0);
+	r = req(c, "{\"execute\": \"x-query-guest-stats\", "
+		   "\"arguments\": {\"reset-max-stall\": true}}");
+	assert_int_equal(num(r, "return.1.max-stall-us"), FAKE_MAX_STALL_US + 1);
+	assert_int_equal(fake_get(&c->fake, &c->fake.stall_resets), 1);
+	r = req(c, "{\"execute\": \"x-query-guest-stats\"}");
+	assert_int_equal(num(r, "return.0.max-stall-us"), 0);
+	assert_int_equal(num(r, "return.1.max-stall-us"), 0);
+
+	expect_generic(req(c, "{\"execute\": \"x-query-guest-stats\", "
+			      "\"arguments\": {\"reset-max-stall\": 1}}"),
+		       "Invalid parameter type for 'reset-max-stall', expected: boolean");
+	expect_generic(req(c, "{\"execute\": \"x-query-guest-stats\", "
+			      "\"arguments\": {\"reset\": true}}"),
+		       "Parameter 'reset' is unexpected");
+	assert_int_equal(fake_get(&c->fake, &c->fake.stall_resets), 1);
 }
 
 static void test_dirty_limit(void **state)

@@ -13,6 +13,8 @@ void fake_init(struct fake *f)
 	pthread_cond_init(&f->cond, NULL);
 	f->running = true;
 	f->limit_cpu = -2;
+	for (int i = 0; i < FAKE_CPUS; i++)
+		f->max_stall_us[i] = FAKE_MAX_STALL_US + i;
 }
 
 void fake_destroy(struct fake *f)
@@ -164,17 +166,25 @@ static int fake_query_rate(void *opaque, struct qmp_dirty_rate *out)
 	return 0;
 }
 
-static int fake_guest_stats(void *opaque, struct qmp_guest_stats *out, int max)
+static int fake_guest_stats(void *opaque, struct qmp_guest_stats *out, int max,
+			    bool reset_max_stall)
 {
+	struct fake *f = opaque;
 	int i;
 
+	pthread_mutex_lock(&f->lock);
 	for (i = 0; i < FAKE_CPUS && i < max; i++) {
 		out[i].cpu_index = i;
 		out[i].pages_written = 5000000000ull + i;
 		out[i].bytes_read = 7;
 		out[i].passes = 3;
 		out[i].errors = 0;
+		out[i].max_stall_us = f->max_stall_us[i];
+		if (reset_max_stall)
+			f->max_stall_us[i] = 0;
 	}
+	f->stall_resets += reset_max_stall;
+	pthread_mutex_unlock(&f->lock);
 	return i;
 }
 

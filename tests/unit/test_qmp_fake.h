@@ -14,6 +14,8 @@
 #include "qmp/qmp.h"
 
 #define FAKE_CPUS 2
+/* vCPU i's longest stall until reset-max-stall resets it to 0. */
+#define FAKE_MAX_STALL_US 40000
 
 struct fake {
 	pthread_mutex_t lock;
@@ -25,6 +27,8 @@ struct fake {
 	int limit_cpu;		   /* last set/cancel cpu_index */
 	uint64_t limit[FAKE_CPUS]; /* 0: none */
 	int cancels;
+	uint64_t max_stall_us[FAKE_CPUS]; /* what x-query-guest-stats reports */
+	int stall_resets;		  /* x-query-guest-stats with reset-max-stall */
 	pthread_cond_t cond;
 	bool gate_closed;     /* stop waits (blocking the QMP thread) until it opens */
 	bool in_gate;	      /* stop is waiting */
