@@ -39,18 +39,18 @@
 
 #define STRESS_FDT_MODULE_NAME "vmm-fdt"
 
-#define STRESS_BOOT_HDR_MAGIC 0x31534d56u /* "VMS1" little-endian */
+#define STRESS_BOOT_HDR_MAGIC  0x31534d56u /* "VMS1" little-endian */
 #define STRESS_BOOT_HDR_SEARCH 8192
 
 struct stress_boot_hdr {
-	uint32_t magic;    /* STRESS_BOOT_HDR_MAGIC */
+	uint32_t magic;	   /* STRESS_BOOT_HDR_MAGIC */
 	uint32_t checksum; /* magic + checksum + flags == 0 (mod 2^32) */
-	uint32_t flags;    /* 0 for now */
+	uint32_t flags;	   /* 0 for now */
 	uint32_t reserved;
 	uint64_t ap_entry; /* 64-bit physical (= virtual) entry for vcpus > 0 */
 };
 
-#define STRESS_PORT_REPORT 0x00f0
+#define STRESS_PORT_REPORT   0x00f0
 #define STRESS_PORT_POWEROFF 0x00f4
 
 enum stress_report {
@@ -61,20 +61,20 @@ enum stress_report {
 };
 
 #define STRESS_STATS_MAGIC 0x3153544154535453ull /* "STSTATS1" */
-#define STRESS_MAX_CPUS 256
-#define STRESS_STATS_SIZE 0x9000 /* header page + 256 * 128 bytes */
+#define STRESS_MAX_CPUS	   256
+#define STRESS_STATS_SIZE  0x9000 /* header page + 256 * 128 bytes */
 
 /* Two cache lines per vcpu; written only by that vcpu (but see max_gap_tsc), read by anyone. */
 struct stress_cpu_stats {
 	uint64_t pages_written; /* every write to a page counts once */
-	uint64_t bytes_read;    /* reader vcpus */
-	uint64_t passes;        /* completed passes over the working set */
-	uint64_t errors;        /* self-check mismatches (seq pattern) */
-	uint64_t tsc;           /* guest TSC at the last update */
-	uint32_t state;         /* enum stress_cpu_state */
-	uint32_t role;          /* enum stress_cpu_role */
-	uint64_t wss_base;      /* guest-physical base of its working set */
-	uint64_t wss_size;      /* bytes */
+	uint64_t bytes_read;	/* reader vcpus */
+	uint64_t passes;	/* completed passes over the working set */
+	uint64_t errors;	/* self-check mismatches (seq pattern) */
+	uint64_t tsc;		/* guest TSC at the last update */
+	uint32_t state;		/* enum stress_cpu_state */
+	uint32_t role;		/* enum stress_cpu_role */
+	uint64_t wss_base;	/* guest-physical base of its working set */
+	uint64_t wss_size;	/* bytes */
 	/*
 	 * The longest time, in TSC ticks, between two consecutive units of
 	 * work (a page written, a chunk read): the longest stall the guest
@@ -99,14 +99,14 @@ enum stress_cpu_role {
 };
 
 struct stress_stats_hdr {
-	uint64_t magic;   /* STRESS_STATS_MAGIC, written last at boot */
+	uint64_t magic;	  /* STRESS_STATS_MAGIC, written last at boot */
 	uint32_t version; /* 1 */
-	uint32_t ncpus;   /* vcpus the kernel knows of */
+	uint32_t ncpus;	  /* vcpus the kernel knows of */
 	uint64_t tsc_khz; /* the guest's TSC frequency */
 	uint64_t boot_tsc;
-	uint32_t pattern; /* 0 = seq, 1 = random */
+	uint32_t pattern;  /* 0 = seq, 1 = random */
 	uint32_t rate_mib; /* per-writer pacing, 0 = unpaced */
-	uint64_t wss;      /* bytes per writer */
+	uint64_t wss;	   /* bytes per writer */
 	uint8_t pad[4096 - 48];
 };
 

@@ -2,8 +2,10 @@
 /*
  * Closed-loop tests of the control law against a simulated vCPU
  * (src/dirtylimit/dl_sim.c): 300k pages/s while running, timer lateness and
- * sleep lateness up to 50 us, 10 us per exit.  Asserts the issue's targets
- * where they are physically reachable, and the quantum bound below that.
+ * sleep lateness up to 50 us, 10 us per exit, the default parameters (tick
+ * 10 ms as vm.c computes it for the default 65536-entry ring, read slice
+ * 2 ms).  Asserts the issue's targets where they are physically reachable,
+ * and the quantum bound below that.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +45,7 @@ static void cfg_init(struct dl_sim_cfg *c, const struct dl_sim_step *load, size_
 	    .seed = 42,
 	};
 	dl_params_default(&c->params);
+	c->params.tick_ns = 10 * MS;
 }
 
 static void run(const struct dl_sim_cfg *c, struct dl_sim_result *r)
@@ -259,13 +262,17 @@ static void test_step_90pct_to_1(void **state)
 	cfg_init(&c, load, 1, lim, 2, 12 * S);
 	run(&c, &r);
 	/* From 90% to 1 MiB/s: the debt left by the fast limit is not
-	 * stretched into seconds of stall, nor forgiven into a burst. */
+	 * stretched into seconds of stall, nor forgiven into a burst.  The
+	 * slice running at the set (up to 1.8 ms at 90%) is the old limit's:
+	 * count from when the new one is applied for sure. */
 	for (i = 2000 + 2; i < 2500; i++)
 		pages += r.bins[i];
-	print_message("90%% -> 1 MiB/s: %.0f pages in the first 0.5 s (limit: 128)\n", pages);
+	print_message("90%% -> 1 MiB/s: %.0f pages in the first 0.5 s (limit: 128), mean "
+		      "%+.2f%% over 10 s\n",
+		      pages, 100 * (dl_sim_mean(&r, 2 * S + 2 * MS, 12 * S) / 256 - 1));
 	assert_true(pages <= 128 + quantum(&c, SPEED) + burst(&c, 256));
 	assert_true(pages >= 128 - 2 * quantum(&c, SPEED));
-	assert_true(dl_sim_mean(&r, 2 * S, 12 * S) < 256 * 1.02);
+	assert_true(dl_sim_mean(&r, 2 * S + 2 * MS, 12 * S) < 256 * 1.02);
 	dl_sim_free(&r);
 }
 
@@ -321,32 +328,49 @@ static void test_first_touch(void **state)
 	dl_sim_free(&r);
 }
 
-/* A reader under the lowest limit runs as fast as when unlimited. */
+/*
+ * A reader under the lowest limit is never slept and runs at >= 97% of the
+ * speed of an unlimited one over 2 s, with exits at 10 or 20 us: it starts
+ * from the prior speed (500k pages/s) on 50 us slices, doubles them every
+ * half-life of running to the read slice (2 ms) in ~0.1 s of running, then
+ * exits every 2 ms instead of every 10 ms tick.
+ */
 static void test_reader(void **state)
 {
 	static const struct dl_sim_step load[] = {{0, 0}};
 	static const struct dl_sim_step lim[] = {{0, 256}};
-	struct dl_sim_cfg c;
-	struct dl_sim_result r, free_run;
+	static const uint64_t kicks[] = {10 * US, 20 * US};
+	unsigned int k;
 
 	(void)state;
-	cfg_init(&c, load, 1, NULL, 0, 5 * S);
-	c.background_pps = 3; /* stack, console */
-	run(&c, &free_run);
-	c.limit = lim;
-	c.nlimit = 1;
-	run(&c, &r);
-	print_message("reader at 1 MiB/s: %llu sleeps, ran %.3f%% of the unlimited time, "
-		      "longest slice %.0f us\n",
-		      (unsigned long long)r.stats.sleeps,
-		      100.0 * (double)r.run_ns / (double)free_run.run_ns,
-		      (double)r.max_slice_ns / US);
-	assert_int_equal(r.stats.sleeps, 0);
-	assert_true((double)r.run_ns >= 0.999 * (double)free_run.run_ns);
-	/* A stack page shortens the next slices a little: a few exits more. */
-	assert_true(r.exits <= free_run.exits * 1.01);
-	dl_sim_free(&r);
-	dl_sim_free(&free_run);
+	for (k = 0; k < 2; k++) {
+		struct dl_sim_cfg c;
+		struct dl_sim_result r, free_run;
+		double share;
+
+		cfg_init(&c, load, 1, NULL, 0, 2 * S);
+		c.background_pps = 3; /* stack, console */
+		c.kick_ns = kicks[k];
+		run(&c, &free_run);
+		c.limit = lim;
+		c.nlimit = 1;
+		run(&c, &r);
+		share = (double)r.run_ns / (double)free_run.run_ns;
+		print_message("reader at 1 MiB/s, %2.0f us per exit: %llu sleeps, ran %.2f%% of the "
+			      "unlimited time over 2 s, %llu exits (unlimited %llu), longest slice "
+			      "%.0f us\n",
+			      (double)kicks[k] / US, (unsigned long long)r.stats.sleeps, 100 * share,
+			      (unsigned long long)r.exits, (unsigned long long)free_run.exits,
+			      (double)r.max_slice_ns / US);
+		assert_int_equal(r.stats.sleeps, 0);
+		assert_true(share >= 0.97);
+		assert_int_equal(r.max_slice_ns, c.params.read_slice_ns);
+		/* 2 s of read slices, plus the climb from 50 us (~560 exits),
+		 * plus a few exits after each stack page. */
+		assert_true(r.exits <= 2 * S / c.params.read_slice_ns + 600 + 100);
+		dl_sim_free(&r);
+		dl_sim_free(&free_run);
+	}
 }
 
 /* At 25 MiB/s the vCPU stops dirtying from 2 s to 3 s, then resumes. */
@@ -378,13 +402,14 @@ static void test_collapse_and_resume(void **state)
 		      settle == UINT64_MAX ? -1.0 : (double)settle / MS, pages, limit / 2,
 		      100 * (w.max / limit - 1));
 	assert_true(settle < SETTLE_MAX);
-	/* Resuming costs at most one reader's slice at full speed. */
-	assert_true(pages <= limit / 2 + SPEED * c.params.tick_ns / S + quantum(&c, SPEED) +
+	/* Resuming costs at most one read slice at full speed. */
+	assert_true(pages <= limit / 2 + SPEED * c.params.read_slice_ns / S + quantum(&c, SPEED) +
 				 burst(&c, limit));
 	dl_sim_free(&r);
 
-	/* While reading it was not slowed: run time in [2.01 s, 3 s) equals
-	 * that of a reader never limited (same exits, same slices). */
+	/* While reading it was never slept and ran >= 97% of a reader never
+	 * limited: it climbs from 50 us to the read slice in ~0.1 s of
+	 * running, then exits every 2 ms instead of every tick. */
 	cfg_init(&c, load, 3, lim, 1, 3 * S);
 	run(&c, &r);
 	c.end_ns = 2 * S + 10 * MS;
@@ -398,7 +423,7 @@ static void test_collapse_and_resume(void **state)
 		run(&c2, &r2);
 		print_message("reading phase: ran %.2f%% of an unlimited reader\n",
 			      100 * reading / (double)r2.run_ns);
-		assert_true(reading >= 0.995 * (double)r2.run_ns);
+		assert_true(reading >= 0.97 * (double)r2.run_ns);
 		dl_sim_free(&r2);
 	}
 	dl_sim_free(&r);
@@ -447,8 +472,8 @@ static void test_set_while_idle(void **state)
 		      "(limit %.0f), settle %.0f ms\n",
 		      pages, limit / 2, settle == UINT64_MAX ? -1.0 : (double)settle / MS);
 	/* Nothing banked from the idle 0.5 s: only the burst cap and the
-	 * reader's one tick at full speed. */
-	assert_true(pages <= limit / 2 + SPEED * c.params.tick_ns / S + quantum(&c, SPEED) +
+	 * reader's one read slice at full speed. */
+	assert_true(pages <= limit / 2 + SPEED * c.params.read_slice_ns / S + quantum(&c, SPEED) +
 				 burst(&c, limit));
 	assert_true(settle < SETTLE_MAX);
 	dl_sim_free(&r);
