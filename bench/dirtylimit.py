@@ -527,6 +527,7 @@ def vmm_session(ctx, name, ncpus, ring, append, body, extra=()):
             body(rec)
         finally:
             g.close()
+            save_series(rec, os.path.join(ctx.workdir, g.name))
         w = new_warnings(d0, dmesg_lines())
         if w:
             ctx.notes.append("dmesg after vmm %s: %s" % (name, " | ".join(w[:3])))
@@ -536,6 +537,21 @@ def vmm_session(ctx, name, ncpus, ring, append, body, extra=()):
 
     log("vmm %s (%d vCPU, ring %d): %s" % (name, ncpus, ring, append))
     return with_lock(run)
+
+
+def save_series(rec, base):
+    """Every run's raw samples and commands, for a look afterwards."""
+    if not rec.samples:
+        return
+    t0 = rec.samples[0].t
+    with open(base + ".samples", "w") as f:
+        f.write("# t_s pages_written... bytes_read... stall_us...\n")
+        for s in rec.samples:
+            f.write("%.4f %s %s %s\n" % (s.t - t0, " ".join(map(str, s.pages)),
+                                        " ".join(map(str, s.bytes)), " ".join(map(str, s.stall_us))))
+    with open(base + ".marks", "w") as f:
+        for t, label in rec.marks:
+            f.write("%.4f %s\n" % (t - t0, label))
 
 
 def limit_cycle(rec, limit, dur, cancel_dur, cpu=None):
@@ -586,7 +602,7 @@ def group_single(ctx, pattern, ring):
         if pattern == "seq" and ring == 65536:
             calc_compare(ctx, rec, "vmm")
             rec.poll(0.5)
-        limits = [1, 5, 25, 100, 400, None]
+        limits = ctx.args.limits or [1, 5, 25, 100, 400, None]
         for lim in limits:
             label = lim
             if lim is None:
@@ -596,6 +612,7 @@ def group_single(ctx, pattern, ring):
             m = analyse_phase(rec, 0, lim, t_set, t_c)
             m["cancel"] = cancel_time(rec, 0, t_c, t_end, full)
             m["full"] = full
+            m["full_after"] = rec.rate(0, t_c + 0.3, t_end)
             ctx.add(("%s, 1 vCPU" % pattern, ring, label), m)
             if ctx.rep == 0 and pattern == "seq" and ring == 65536 and lim in (1, 25):
                 ctx.series["ours-%d" % lim] = (rec, t_set, t_c, lim)
@@ -783,6 +800,7 @@ def qemu_session(ctx, ring, limits):
                     break
         finally:
             g.close()
+            save_series(rec, os.path.join(ctx.workdir, g.name))
         obs["dmesg"] = new_warnings(d0, dmesg_lines())
         obs["stderr"] = g.stderr_tail(3)
         return rec
@@ -1063,6 +1081,8 @@ def main():
     ap.add_argument("--plots", help="write the PNG plots into this directory (e.g. docs/img)")
     ap.add_argument("--json", help="write every measurement to this file")
     ap.add_argument("--no-qemu", action="store_true", help="skip the QEMU rows")
+    ap.add_argument("--limits", type=lambda v: [None if x == "90%" else int(x) for x in v.split(",")],
+                    help="limits of the single-writer groups (default 1,5,25,100,400,90%%)")
     ap.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
     args = ap.parse_args()
     args.vmm = args.vmm or os.path.join(args.build, "vmm")

@@ -4,6 +4,8 @@
  * print what a benchmark would see.
  *
  *   dlsim --table                  the standard table (docs/dirtylimit.md)
+ *   dlsim --console-table          the console-line scenario, first design
+ *                                  against the half-life (docs/dirtylimit.md)
  *   dlsim --limit 25 --pps 300000  one run: unthrottled for 1 s, then limited
  *
  * All times in the options are microseconds, speeds pages/s, limits MiB/s.
@@ -34,7 +36,27 @@ struct opts {
 	double limit_mib; /* < 0: 90% of the unthrottled rate */
 	uint64_t dur_ns;  /* after the set */
 	int table;
+	int console_table;
+	int first_design;
 };
+
+/* The first design: half-way down per sample, readers on the full tick. */
+static void set_first_design(struct dl_params *p)
+{
+	p->rate_down_shift = 1;
+	p->read_slice_ns = p->tick_ns;
+}
+
+/* The stress kernel's console line: every second, 5 ms of running cut into
+ * 250 port I/O exits that dirty nothing. */
+static void set_console(struct dl_sim_cfg *c)
+{
+	c->io_every_ns = 1 * S;
+	c->io_first_ns = 300 * MS;
+	c->io_len_ns = 5 * MS;
+	c->io_run_ns = 20 * US;
+	c->io_exit_ns = 10 * US;
+}
 
 static double unthrottled(const struct opts *o)
 {
@@ -91,6 +113,58 @@ static void one(const struct opts *o, double limit_pps, int header)
 	dl_sim_free(&r);
 }
 
+/*
+ * The console-line scenario for each design and accounting: limit set at
+ * 1 s, measured from 1.5 s for dur (500 ms windows, as the benchmark reads
+ * the guest's counter).
+ */
+static void console_table(struct opts *o)
+{
+	static const double mibs[] = {1, 5, 25, 100, 400};
+	size_t i;
+	int first, acc;
+
+	printf(
+	    "| estimator | accounted after | limit MiB/s | mean err %% | 500 ms min / max %% | "
+	    "longest penalty ms | exits/s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+	for (first = 1; first >= 0; first--) {
+		for (acc = 1; acc >= 0; acc--) {
+			for (i = 0; i < sizeof(mibs) / sizeof(mibs[0]); i++) {
+				struct dl_sim_cfg c = o->cfg;
+				double lim_pps = (double)dl_mib_to_pages((uint64_t)mibs[i]);
+				struct dl_sim_step lim[1] = {{SET_AT_NS, (uint64_t)lim_pps}};
+				uint64_t from = SET_AT_NS + STEADY_AFTER_NS, end = from + o->dur_ns;
+				struct dl_sim_result r;
+				struct dl_sim_pct w;
+				double mean;
+
+				if (!c.io_every_ns)
+					set_console(&c);
+				c.io_accounted = acc;
+				if (first)
+					set_first_design(&c.params);
+				c.limit = lim;
+				c.nlimit = 1;
+				c.end_ns = end;
+				if (dl_sim_run(&c, &r)) {
+					fprintf(stderr, "dlsim: out of memory\n");
+					exit(1);
+				}
+				mean = dl_sim_mean(&r, from, end);
+				dl_sim_windows(&r, from, end, 500 * MS, &w);
+				printf("| %s | %s | %.0f | %+.2f | %+.1f / %+.1f | %.1f | %.0f |\n",
+				       first ? "per sample (first)" : "half-life",
+				       acc ? "every exit" : "kicks only", mibs[i],
+				       100 * (mean / lim_pps - 1), 100 * (w.min / lim_pps - 1),
+				       100 * (w.max / lim_pps - 1),
+				       (double)r.stats.max_penalty_ns / MS,
+				       (double)r.exits * S / (double)end);
+				dl_sim_free(&r);
+			}
+		}
+	}
+}
+
 static void table(struct opts *o)
 {
 	static const double mibs[] = {1, 2, 5, 10, 25, 100, 400, -1};
@@ -120,10 +194,14 @@ static uint64_t num(const char *s)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: dlsim [--table] [--limit MIB|-1] [--pps N] [--ft-pps N --ft-pages N]\n"
-		"             [--tick US] [--min-slice US] [--pace US] [--burst US]\n"
-		"             [--max-sleep US] [--slice-jitter US] [--sleep-jitter US]\n"
-		"             [--kick US] [--dur MS] [--seed N]\n");
+		"usage: dlsim [--table | --console-table] [--limit MIB|-1] [--pps N]\n"
+		"             [--ft-pps N --ft-pages N] [--tick US] [--min-slice US]\n"
+		"             [--pace US] [--burst US] [--max-sleep US] [--read-slice US]\n"
+		"             [--halflife US] [--down-shift N] [--first-design]\n"
+		"             [--console] [--io-every MS] [--io-len US] [--io-run US]\n"
+		"             [--io-exit US] [--io-accounted] [--background N]\n"
+		"             [--slice-jitter US] [--sleep-jitter US] [--kick US] [--dur MS]\n"
+		"             [--seed N]\n");
 	exit(2);
 }
 
@@ -131,6 +209,18 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 	    {"table", no_argument, NULL, 'T'},
+	    {"console-table", no_argument, NULL, 'C'},
+	    {"read-slice", required_argument, NULL, 'R'},
+	    {"halflife", required_argument, NULL, 'H'},
+	    {"down-shift", required_argument, NULL, 'D'},
+	    {"first-design", no_argument, NULL, '1'},
+	    {"console", no_argument, NULL, 'c'},
+	    {"io-every", required_argument, NULL, 'e'},
+	    {"io-len", required_argument, NULL, 'i'},
+	    {"io-run", required_argument, NULL, 'u'},
+	    {"io-exit", required_argument, NULL, 'x'},
+	    {"io-accounted", no_argument, NULL, 'a'},
+	    {"background", required_argument, NULL, 'g'},
 	    {"limit", required_argument, NULL, 'l'},
 	    {"pps", required_argument, NULL, 'r'},
 	    {"ft-pps", required_argument, NULL, 'f'},
@@ -153,6 +243,7 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	dl_params_default(&o.cfg.params);
+	o.cfg.params.tick_ns = 10 * MS; /* vm.c's, for its default 65536-entry ring */
 	o.cfg.load = load;
 	o.cfg.nload = 1;
 	o.cfg.slice_jitter_ns = 50 * US;
@@ -166,6 +257,42 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'T':
 			o.table = 1;
+			break;
+		case 'C':
+			o.console_table = 1;
+			break;
+		case 'R':
+			o.cfg.params.read_slice_ns = num(optarg) * US;
+			break;
+		case 'H':
+			o.cfg.params.rate_halflife_ns = num(optarg) * US;
+			break;
+		case 'D':
+			o.cfg.params.rate_down_shift = (unsigned int)num(optarg);
+			break;
+		case '1':
+			o.first_design = 1;
+			break;
+		case 'c':
+			set_console(&o.cfg);
+			break;
+		case 'e':
+			o.cfg.io_every_ns = num(optarg) * MS;
+			break;
+		case 'i':
+			o.cfg.io_len_ns = num(optarg) * US;
+			break;
+		case 'u':
+			o.cfg.io_run_ns = num(optarg) * US;
+			break;
+		case 'x':
+			o.cfg.io_exit_ns = num(optarg) * US;
+			break;
+		case 'a':
+			o.cfg.io_accounted = 1;
+			break;
+		case 'g':
+			o.cfg.background_pps = num(optarg);
 			break;
 		case 'l':
 			o.limit_mib = atof(optarg);
@@ -215,16 +342,36 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	if (o.first_design)
+		set_first_design(&o.cfg.params);
 	printf("pps %llu, tick %llu us, min slice %llu us, pace %llu us, burst %llu us, "
-	       "jitter %llu/%llu us, kick %llu us\n",
+	       "read slice %llu us, ",
 	       (unsigned long long)load[0].pps, (unsigned long long)(o.cfg.params.tick_ns / US),
 	       (unsigned long long)(o.cfg.params.min_slice_ns / US),
 	       (unsigned long long)(o.cfg.params.pace_ns / US),
 	       (unsigned long long)(o.cfg.params.burst_ns / US),
+	       (unsigned long long)(o.cfg.params.read_slice_ns / US));
+	if (o.cfg.params.rate_down_shift)
+		printf("speed estimate 1/%u of the way down per sample, ",
+		       1u << o.cfg.params.rate_down_shift);
+	else
+		printf("speed estimate half-life %llu us, ",
+		       (unsigned long long)(o.cfg.params.rate_halflife_ns / US));
+	printf("jitter %llu/%llu us, kick %llu us\n",
 	       (unsigned long long)(o.cfg.slice_jitter_ns / US),
 	       (unsigned long long)(o.cfg.sleep_jitter_ns / US),
 	       (unsigned long long)(o.cfg.kick_ns / US));
-	if (o.table) {
+	if (o.cfg.io_every_ns && !o.console_table)
+		printf("console: every %llu ms, %llu us of running, I/O exit every %llu us "
+		       "(%llu us each), %s\n",
+		       (unsigned long long)(o.cfg.io_every_ns / MS),
+		       (unsigned long long)(o.cfg.io_len_ns / US),
+		       (unsigned long long)(o.cfg.io_run_ns / US),
+		       (unsigned long long)(o.cfg.io_exit_ns / US),
+		       o.cfg.io_accounted ? "accounted" : "not accounted");
+	if (o.console_table) {
+		console_table(&o);
+	} else if (o.table) {
 		table(&o);
 	} else {
 		double full = o.limit_mib < 0 ? unthrottled(&o) : 0;

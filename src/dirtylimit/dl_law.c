@@ -37,7 +37,7 @@
 #define DL_TOKENS_MIN (-(INT64_MAX / 2))
 
 /* The speed estimate takes a sample only once this much run time has
- * accumulated: shorter runs (an I/O exit right after entry) give page counts
+ * accumulated: shorter runs (a kick right after entry) give page counts
  * too quantised to mean anything; they are pooled with the next run. */
 #define DL_RATE_SAMPLE_NS 20000ull
 
@@ -74,7 +74,7 @@ void dl_params_default(struct dl_params *p)
 	/* 10 ms: a pause/stop request waits at most this long. */
 	p->max_sleep_ns = 10000000;
 	/* 2 ms: 50 penalties per 100 ms window (window error ~1%) at an
-	 * exit cost of ~1% (10 us per 2 ms), the same as the tick. */
+	 * exit cost of ~0.5-1% (10-20 us per 2 ms). */
 	p->pace_ns = 2000000;
 	/* 2 ms of limit: covers sleep wake-up lateness (<= 50 us) with room
 	 * to spare, and after idle lets through 2% of a 100 ms window. */
@@ -247,7 +247,8 @@ static uint64_t slice_for(const struct dl_vcpu *v)
 		return v->p.tick_ns;
 	if (!v->rate)
 		return v->p.read_slice_ns;
-	/* Aim at limit * pace pages at the estimated speed. */
+	/* Aim at limit * pace pages at the estimated speed; a vCPU that
+	 * dirties (next to) nothing gets the read slice, not the tick. */
 	s = mul_div(v->p.pace_ns, v->limit, v->rate);
 	return clamp_u64(s, v->p.min_slice_ns, v->p.read_slice_ns);
 }

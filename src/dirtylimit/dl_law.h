@@ -23,8 +23,8 @@
 
 /* Tuning of the law.  dl_params_default() fills in the documented values. */
 struct dl_params {
-	/* Slice when no limit applies, or when the vCPU dirties nothing: the
-	 * harvest tick, chosen by the caller so the ring never fills. */
+	/* Slice when no limit applies: the harvest tick, chosen by the
+	 * caller so the ring never fills. */
 	uint64_t tick_ns;
 	/* Shortest slice worth asking for (timer + kick cost and jitter). */
 	uint64_t min_slice_ns;
@@ -71,7 +71,11 @@ struct dl_stats {
 	uint64_t sleeps;	 /* number of penalties (runs of sleep pieces) */
 	uint64_t max_penalty_ns; /* longest single penalty (pieces summed) */
 	uint64_t penalty_ns;	 /* the latest penalty (pieces summed) */
-	uint64_t rate_est_pps;	 /* estimated unthrottled speed while running */
+	/* Estimated speed while running.  While limited, a slower sample
+	 * first caps it at pace * limit / min_slice (every faster speed gets
+	 * the minimum slice anyway), then decays it, never below the
+	 * sample. */
+	uint64_t rate_est_pps;
 };
 
 struct dl_vcpu {
@@ -101,10 +105,12 @@ void dl_vcpu_set_limit(struct dl_vcpu *v, uint64_t pages_per_s);
 uint64_t dl_vcpu_get_limit(const struct dl_vcpu *v);
 
 /*
- * vCPU thread, after every exit and after every sleep piece, once its ring
- * is harvested: pages = pages newly dirtied since the previous call, ran_ns =
- * time spent in KVM_RUN since the previous call (0 after a sleep), now_ns =
- * the current time.  Fills *out.
+ * vCPU thread, at the end of every slice (a kick, a ring-full or halt exit;
+ * exits that go straight back into the guest may be skipped, or accounted
+ * too) and after every sleep piece, once its ring is harvested: pages =
+ * pages newly dirtied since the previous call, ran_ns = time spent in
+ * KVM_RUN since the previous call (0 after a sleep), now_ns = the current
+ * time.  Fills *out.
  */
 void dl_vcpu_account(struct dl_vcpu *v, uint64_t pages, uint64_t ran_ns, uint64_t now_ns,
 		     struct dl_action *out);

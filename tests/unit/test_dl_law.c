@@ -332,6 +332,43 @@ static void test_collapse_recovers(void **state)
 }
 
 /*
+ * The price of never slowing readers: a reader that starts writing dirties
+ * one read slice at full speed before its first penalty (600 pages at 300k
+ * pages/s: 94 ms at 25 MiB/s), not one tick (3000 pages: 469 ms); then the
+ * sample replaces the estimate and its slices are short at once.
+ */
+static void test_reader_turns_writer(void **state)
+{
+	struct dl_vcpu v;
+	struct dl_action a = {0, 50 * US};
+	struct dl_stats st;
+	uint64_t t = 0, pages;
+
+	(void)state;
+	limited(&v, 6400, 0);
+	write_fast(&v, &a, &t, 20);
+	t += a.sleep_ns;
+	while (a.slice_ns < READ_SLICE) {
+		t += a.slice_ns + 30 * US;
+		dl_vcpu_account(&v, 0, a.slice_ns, t, &a);
+	}
+	/* Idle long enough to fill the bucket to its cap (12.8 pages). */
+	t += 1 * S;
+	dl_vcpu_account(&v, 0, 0, t, &a);
+	assert_int_equal(a.slice_ns, READ_SLICE);
+	pages = READ_SLICE * 300000 / S;
+	t += READ_SLICE;
+	dl_vcpu_account(&v, pages, READ_SLICE, t, &a);
+	drain(&v, &a, &t);
+	assert_int_equal(a.slice_ns, 50 * US);
+	dl_vcpu_stats(&v, &st);
+	print_message("reader turning writer at 25 MiB/s: %llu pages, penalty %.1f ms\n",
+		      (unsigned long long)pages, (double)st.penalty_ns / MS);
+	/* 600 pages less the burst and what the slice earned, at 6400/s. */
+	assert_int_equal(st.penalty_ns, (600 - 12.8 - 12.8) / 6400 * S);
+}
+
+/*
  * The real guest's failure: a writer at 25 MiB/s prints its once-a-second
  * console line, 250 runs of 20 us that dirty nothing, each accounted (the
  * first vcpu.c accounted after port I/O exits too).  The first design,
@@ -646,6 +683,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_mid_penalty),
 	    cmocka_unit_test(test_reader_never_slept),
 	    cmocka_unit_test(test_collapse_recovers),
+	    cmocka_unit_test(test_reader_turns_writer),
 	    cmocka_unit_test(test_console_phase),
 	    cmocka_unit_test(test_long_sleep_keeps_slice),
 	    cmocka_unit_test(test_slice_sizing),
