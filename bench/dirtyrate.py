@@ -192,6 +192,24 @@ def emit(opts, text=""):
 # --------------------------------------------------------------------------
 # accuracy
 
+def acc_row(r, skip, cpus, label):
+    ws = r.windows(skip)
+    errs, g_rates, m_rates = [], [], []
+    for secs, cs in ws:
+        for c in cs:
+            if c["guest"] > 0:
+                errs.append((c["mon"] - c["guest"]) / c["guest"])
+            g_rates.append(mib(c["guest"], secs))
+            m_rates.append(mib(c["mon"], secs))
+    tot_g = sum(c["guest"] for _, cs in ws for c in cs)
+    tot_m = sum(c["mon"] for _, cs in ws for c in cs)
+    worst = max(errs, key=abs) if errs else float("nan")
+    ok = bool(errs) and all(abs(e) <= 0.02 for e in errs) and r.rc == 0
+    return [cpus, label, len(ws), "%.2f" % median(g_rates), "%.2f" % median(m_rates),
+            pct(median([abs(e) for e in errs])) if errs else "-", pct(worst),
+            pct((tot_m - tot_g) / tot_g) if tot_g else "-", "yes" if ok else "**NO**"]
+
+
 def accuracy(opts):
     dur = 6 if opts.quick else 12
     skip = 2
@@ -203,26 +221,14 @@ def accuracy(opts):
             append = "pattern=seq wss=64M rate=%d report=0" % rate
             log("accuracy: seq %d vCPU(s) rate=%d" % (cpus, rate))
             r = run_vm(opts, cpus, append, dur)
-            ws = r.windows(skip)
-            errs, g_rates, m_rates = [], [], []
-            for secs, cs in ws:
-                for c in cs:
-                    if c["guest"] > 0:
-                        errs.append((c["mon"] - c["guest"]) / c["guest"])
-                    g_rates.append(mib(c["guest"], secs))
-                    m_rates.append(mib(c["mon"], secs))
-            tot_g = sum(c["guest"] for _, cs in ws for c in cs)
-            tot_m = sum(c["mon"] for _, cs in ws for c in cs)
-            worst = max(errs, key=abs) if errs else float("nan")
-            ok = bool(errs) and all(abs(e) <= 0.02 for e in errs) and r.rc == 0
-            misses += 0 if ok else 1
-            rows.append([
-                cpus, rate if rate else "unthrottled", len(ws),
-                "%.2f" % median(g_rates), "%.2f" % median(m_rates),
-                pct(median([abs(e) for e in errs])) if errs else "-",
-                pct(worst), pct((tot_m - tot_g) / tot_g) if tot_g else "-",
-                "yes" if ok else "**NO**",
-            ])
+            rows.append(acc_row(r, skip, cpus, rate if rate else "unthrottled"))
+            misses += 0 if rows[-1][-1] == "yes" else 1
+    # The guest's once-a-second summary (report=1000, the default) dirties a
+    # few pages on vCPU 0 that its counter does not count: shown, not judged.
+    log("accuracy: seq 1 vCPU rate=1 report=1000")
+    r = run_vm(opts, 1, "pattern=seq wss=64M rate=1 report=1000", dur)
+    rows.append(acc_row(r, skip, 1, "1, report=1000"))
+    rows[-1][-1] = "(not a target)"
     emit(opts, "### Accuracy, pattern=seq (1 s windows, first %d skipped, %d s runs)\n" %
          (skip, dur))
     emit(opts, "Per vCPU and window: error = (monitor - guest) / guest pages.\n")
@@ -261,19 +267,21 @@ def accuracy(opts):
         hs = sum(cs[0]["exits"] for _, cs in ws) / secs + BACKSTOP_PER_S if secs else 0
         rows.append([
             cpus, wss, "%d µs" % tick if tick else "auto", len(ws),
-            "%.1f" % mib(g, secs), "%.1f" % mib(m, secs),
+            "%.0f" % (g / secs / 1000), "%.0f" % (m / secs / 1000),
             "%.3f" % (m / g if g else float("nan")),
             "%.3f" % (pred / g if g else float("nan")),
-            "%.0f" % hs, "%.0f" % (g / r.ncpus / (hs * secs)) if hs and secs else "-",
+            "%.0f" % hs, "%.0f" % (npages * hs * r.ncpus / 1000),
         ])
     emit(opts, "### Accuracy, pattern=random (%d s runs, first %d windows skipped)\n" %
          (rdur, skip))
-    emit(opts, "MiB/s are per VM (all writers); `monitor/guest` is the fraction of writes "
-         "that the ring reports as dirty pages; `model` is N(1-(1-1/N)^w) distinct pages "
-         "per harvest interval of w writes over an N-page working set.\n")
-    emit(opts, table(["vCPUs", "wss", "tick", "windows", "guest MiB/s", "monitor MiB/s",
-                      "monitor/guest", "model", "harvests/s per vCPU",
-                      "writes per harvest per vCPU"], rows))
+    emit(opts, "Rates are for the whole VM, in thousands per second. The guest counts "
+         "page writes (one word each); the monitor counts pages the ring reported dirty. "
+         "`model` = N(1-(1-1/N)^w) distinct pages per harvest interval of w writes over "
+         "an N-page working set, divided by w; `ceiling` = N x harvests/s x vCPUs, the "
+         "most the ring can report (every page once per harvest).\n")
+    emit(opts, table(["vCPUs", "wss", "tick", "windows", "guest k writes/s",
+                      "monitor k pages/s", "monitor/guest", "model", "harvests/s per vCPU",
+                      "ceiling k pages/s"], rows))
     emit(opts)
     return misses
 
@@ -425,12 +433,12 @@ def host_facts(opts):
             mem = "%.0f GiB" % (int(f.readline().split()[1]) / 1048576)
     except (OSError, ValueError, IndexError):
         pass
-    mods = "?"
+    # Built-in or loaded, KVM's modules show up in /sys/module (kvm_pvm here).
     try:
-        with open("/proc/modules") as f:
-            mods = ", ".join(l.split()[0] for l in f if l.startswith("kvm")) or "built in"
+        mods = ", ".join(sorted(m for m in os.listdir("/sys/module")
+                                if m == "kvm" or m.startswith("kvm_"))) or "none"
     except OSError:
-        pass
+        mods = "?"
     try:
         ver = subprocess.run([opts.vmm, "--version"], capture_output=True, text=True,
                              timeout=10).stdout.strip()

@@ -235,6 +235,8 @@ int qmp_dispatch_line(const struct qmp_backend *be, struct qmp_session *s, const
 	tok = json_tokener_new_ex(QMP_JSON_MAX_DEPTH);
 	if (!tok)
 		return -ENOMEM;
+	/* Invalid UTF-8 is a parse error, as in QEMU: we would echo it back raw. */
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	req = json_tokener_parse_ex(tok, line, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

@@ -115,14 +115,15 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 	if (r < 0)
 		goto fail;
 	ctl_started = true;
+	r = vm_start(&vm, err, sizeof(err));
+	if (r < 0)
+		goto fail;
+	/* After the start, so that every vCPU already has its thread id. */
 	if (cfg->qmp.kind != CLI_QMP_NONE) {
 		r = vm_qmp_start(&qmp, &vm, &ctl, &cfg->qmp, err, sizeof(err));
 		if (r < 0)
 			goto fail;
 	}
-	r = vm_start(&vm, err, sizeof(err));
-	if (r < 0)
-		goto fail;
 	if (cfg->duration_ns)
 		deadline = vmm_now_ns() + cfg->duration_ns;
 	wait_for_stop(&vm, &set, deadline);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,6 +24,13 @@
 /* Bounds of the automatic tick: a kick costs ~10 us, so 1 ms is 1% at most. */
 #define VM_TICK_MIN_NS 1000000ull
 #define VM_TICK_MAX_NS 10000000ull
+/*
+ * How long a pause may wait for every vCPU to park.  A vCPU parks within one
+ * slice (<= 10 ms) or one sleep piece; only a vCPU thread blocked outside
+ * the guest (its console output on a pipe nobody reads) takes longer, and
+ * then the pause is undone rather than hanging its caller.
+ */
+#define VM_PAUSE_TIMEOUT_NS 5000000000ull
 /* The baseline harvester's period (the "simplest possible harvester"). */
 #define VM_SIMPLE_HARVEST_NS 1000000ull
 
@@ -174,6 +182,10 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		}
 		v->thread_started = true;
 	}
+	/* Every vCPU thread has its TID before anyone can ask (query-cpus-fast). */
+	for (int i = 0; i < vm->ncpus; i++)
+		while (!atomic_load(&vm->vcpus[i].tid) && !atomic_load(&vm->stopping))
+			sched_yield();
 	if (vm->harvester == VM_HARVEST_SIMPLE) {
 		r = pthread_create(&vm->harvester_thread, NULL, simple_harvester, vm);
 		if (r) {
@@ -278,6 +290,10 @@ void vm_destroy(struct vm *vm)
 
 int vm_pause(struct vm *vm)
 {
+	uint64_t deadline = vmm_now_ns() + VM_PAUSE_TIMEOUT_NS;
+	struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
+	int r = 0;
+
 	pthread_mutex_lock(&vm->lock);
 	if (vm->paused) {
 		pthread_mutex_unlock(&vm->lock);
@@ -290,12 +306,23 @@ int vm_pause(struct vm *vm)
 	for (int i = 0; i < vm->ncpus; i++)
 		vm_kick(vm, i);
 	pthread_mutex_lock(&vm->lock);
-	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping))
-		pthread_cond_wait(&vm->cond, &vm->lock);
+	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping) && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+	if (atomic_load(&vm->stopping)) {
+		r = -ESHUTDOWN;
+	} else if (vm->parked < vm->ncpus) {
+		/* A vCPU is stuck outside the guest (e.g. writing to a full pipe): undo. */
+		vm->pause_req = false;
+		vm->paused = false;
+		pthread_cond_broadcast(&vm->cond);
+		r = -ETIMEDOUT;
+	} else {
+		r = 0;
+	}
 	pthread_mutex_unlock(&vm->lock);
-	if (vm->event_fn)
+	if (r == 0 && vm->event_fn)
 		vm->event_fn(vm->event_opaque, "STOP", VM_STOP_NONE);
-	return atomic_load(&vm->stopping) ? -ESHUTDOWN : 0;
+	return r;
 }
 
 void vm_resume(struct vm *vm)

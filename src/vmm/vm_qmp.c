@@ -32,11 +32,13 @@ static int be_stop(void *o, char *err, size_t errlen)
 {
 	struct vm_qmp *q = o;
 
-	if (vm_pause(q->vm) < 0) {
+	int r = vm_pause(q->vm);
+
+	if (r == -ETIMEDOUT)
+		snprintf(err, errlen, "the vCPUs did not stop within 5 s; the VM keeps running");
+	else if (r < 0)
 		snprintf(err, errlen, "the VM is shutting down");
-		return -ESHUTDOWN;
-	}
-	return 0;
+	return r;
 }
 
 static int be_cont(void *o, char *err, size_t errlen)

@@ -200,6 +200,9 @@ static void test_malformed_json(void **state)
 	    "{\"execute\": \"stop\"} trailing",
 	    "{\"execute\": \"stop\"}{\"execute\": \"cont\"}",
 	    "]",
+	    /* Not UTF-8: a lone continuation byte, a truncated sequence. */
+	    "{\"execute\": \"st\x80op\"}",
+	    "{\"execute\": \"stop\", \"id\": \"\xe2\x82\"}",
 	};
 	char deep[2 * QMP_JSON_MAX_DEPTH + 8];
 	size_t i;
