@@ -205,8 +205,7 @@ static void setup_stats(struct boot *b)
 		st->cpu[cpu].wss_base = 0;
 		st->cpu[cpu].wss_size = 0;
 		st->cpu[cpu].max_gap_tsc = 0;
-		for (i = 0; i < sizeof(st->cpu[cpu].reserved) / sizeof(st->cpu[cpu].reserved[0]);
-		     i++)
+		for (i = 0; i < sizeof(st->cpu[cpu].reserved) / sizeof(uint64_t); i++)
 			st->cpu[cpu].reserved[i] = 0;
 	}
 	k.stats = st;

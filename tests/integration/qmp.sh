@@ -169,6 +169,13 @@ read -r b0 b1 _ < <(jget "$s2" 'return.*.pages-written')
 is "$b0" '>' "$a0" && is "$b1" '>' "$a1" &&
 	pass "x-query-guest-stats pages-written increasing: $a0 $a1 -> $b0 $b1" ||
 	fail "x-query-guest-stats pages-written not increasing: '$a0' '$a1' -> '$b0' '$b1'"
+# The longest stall since boot is some µs at least; after a reset, a new one is measured.
+s3=$(qc exec "$SOCK" x-query-guest-stats '{"reset-max-stall": true}')
+read -r m0 m1 _ < <(jget "$s3" 'return.*.max-stall-us')
+read -r n0 n1 _ < <(jget "$(qc exec "$SOCK" x-query-guest-stats)" 'return.*.max-stall-us')
+is "$m0" '>' 0 && is "$m1" '>' 0 && num "$n0" "$n1" &&
+	pass "x-query-guest-stats max-stall-us: $m0 $m1, after reset-max-stall: $n0 $n1" ||
+	fail "x-query-guest-stats max-stall-us: '$m0' '$m1', after reset-max-stall: '$n0' '$n1'"
 
 # --- stop, cont, events to two clients -----------------------------------------
 qc listen "$SOCK" 2 15 >"$TMP/listen" &
