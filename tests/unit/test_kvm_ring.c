@@ -174,6 +174,38 @@ static void test_bitmap(void **state)
 	dirty_tracker_destroy(&t);
 }
 
+/* A page logged twice in a row (a write interrupted by a kick) counts once. */
+static void test_relogged_page_counts_once(void **state)
+{
+	struct dirty_tracker t;
+	struct dirty_vcpu d;
+	uint32_t prod = 0;
+	uint64_t bm[2];
+
+	(void)state;
+	memset(gfns, 0, sizeof(gfns));
+	dirty_tracker_init(&t, NULL);
+	assert_int_equal(dirty_tracker_add_slot(&t, 0, 0, 100), 0);
+	dirty_vcpu_init(&d, 0, gfns, RING);
+	push(&prod, 0, 7);
+	push(&prod, 0, 7); /* re-logged within one harvest */
+	push(&prod, 0, 8);
+	assert_int_equal(dirty_vcpu_harvest(&t, &d, NULL), 3);
+	assert_int_equal(atomic_load(&d.pages), 2);
+	assert_int_equal(atomic_load(&d.relogged), 1);
+	kvm_reset();
+	push(&prod, 0, 8); /* the same page across a harvest boundary */
+	push(&prod, 0, 9);
+	push(&prod, 0, 8); /* not consecutive: a real second dirtying */
+	assert_int_equal(dirty_vcpu_harvest(&t, &d, NULL), 3);
+	assert_int_equal(atomic_load(&d.pages), 4);
+	assert_int_equal(atomic_load(&d.relogged), 2);
+	/* The bitmap has every page, once. */
+	assert_int_equal(dirty_take_bitmap(&t, 0, bm, 2), 3);
+	dirty_vcpu_destroy(&d);
+	dirty_tracker_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +214,7 @@ int main(void)
 	    cmocka_unit_test(test_stops_at_unfinished_entry),
 	    cmocka_unit_test(test_rejects_bad_entries),
 	    cmocka_unit_test(test_bitmap),
+	    cmocka_unit_test(test_relogged_page_counts_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
