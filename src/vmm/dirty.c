@@ -17,8 +17,15 @@ static uint64_t mono_ns(void)
 
 int dirty_tracker_init(struct dirty_tracker *t, struct kvm_vm *vm)
 {
+	pthread_rwlockattr_t a;
+
 	memset(t, 0, sizeof(*t));
 	t->vm = vm;
+	/* Harvests never stop: let a waiting take go first (glibc prefers readers). */
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&t->take_lock, &a);
+	pthread_rwlockattr_destroy(&a);
 	return 0;
 }
 
@@ -27,6 +34,7 @@ void dirty_tracker_destroy(struct dirty_tracker *t)
 	for (int i = 0; i < t->nslots; i++)
 		free((void *)t->slots[i].bitmap);
 	t->nslots = 0;
+	pthread_rwlock_destroy(&t->take_lock);
 }
 
 int dirty_tracker_add_slot(struct dirty_tracker *t, uint32_t id, uint64_t gpa, uint64_t npages)
@@ -75,12 +83,22 @@ uint64_t dirty_take_bitmap(struct dirty_tracker *t, int slot_index, uint64_t *ds
 	n = (s->npages + 63) / 64;
 	if (words < n)
 		n = words;
+	/*
+	 * Wait for every harvest in progress to finish its reset.  A harvest
+	 * marks a page here before KVM_RESET_DIRTY_RINGS write-protects it
+	 * again; until then the guest writes it without a new ring entry.  A
+	 * bit taken in that gap, its page copied, then written again, would be
+	 * lost for good (api.rst: reset before reading the pages).  Harvests
+	 * hold this lock shared, so they never wait for each other.
+	 */
+	pthread_rwlock_wrlock(&t->take_lock);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t w = atomic_exchange_explicit(&s->bitmap[i], 0, memory_order_acq_rel);
 
 		dst[i] = w;
 		count += (uint64_t)__builtin_popcountll(w);
 	}
+	pthread_rwlock_unlock(&t->take_lock);
 	return count;
 }
 
@@ -131,13 +149,17 @@ int64_t dirty_vcpu_harvest(struct dirty_tracker *t, struct dirty_vcpu *d, int *r
 	int reset = 0;
 
 	pthread_mutex_lock(&d->lock);
-
+	/* From the first mark to the reset: see dirty_take_bitmap(). */
+	pthread_rwlock_rdlock(&t->take_lock);
 	res = kvm_ring_harvest(&d->ring, d->ring.entries, mark_cb, &ctx);
 	if (t->delay_us)
 		usleep(t->delay_us);
 	if (res.harvested) {
 		/* api.rst: reset after harvesting, before reading page contents. */
 		reset = t->vm ? kvm_vm_reset_dirty_rings(t->vm) : 0; /* no VM: unit tests */
+	}
+	pthread_rwlock_unlock(&t->take_lock);
+	if (res.harvested) {
 		atomic_fetch_add_explicit(&t->resets, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->pages, res.harvested - ctx.relogged,
 					  memory_order_relaxed);
@@ -155,4 +177,13 @@ int64_t dirty_vcpu_harvest(struct dirty_tracker *t, struct dirty_vcpu *d, int *r
 	if (reset < 0)
 		return reset;
 	return res.harvested;
+}
+
+bool dirty_wedge_note(struct dirty_wedge *w, int64_t harvested, int reset)
+{
+	if (harvested != 0 || reset > 0) {
+		w->empty = 0;
+		return false;
+	}
+	return ++w->empty >= DIRTY_WEDGE_EXITS;
 }

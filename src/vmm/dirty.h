@@ -37,6 +37,12 @@ struct dirty_tracker {
 	_Atomic uint64_t rejected; /* entries naming no known page */
 	_Atomic uint64_t resets;   /* KVM_RESET_DIRTY_RINGS calls */
 	uint32_t delay_us;	   /* test knob: artificial delay per harvest */
+	/*
+	 * Shared by each harvest from its first bitmap mark to the end of its
+	 * KVM_RESET_DIRTY_RINGS, exclusive in dirty_take_bitmap(), so a bit is
+	 * never taken while its page is still writable (see dirty.c).
+	 */
+	pthread_rwlock_t take_lock;
 };
 
 struct dirty_vcpu {
@@ -75,5 +81,23 @@ void dirty_vcpu_destroy(struct dirty_vcpu *d);
  * *reset_out (if not NULL) gets what the reset ioctl returned.
  */
 int64_t dirty_vcpu_harvest(struct dirty_tracker *t, struct dirty_vcpu *d, int *reset_out);
+
+/*
+ * A ring-full exit that finds nothing to harvest and a reset that resets
+ * nothing means the ring is broken (host-kvm.md: the host overran it).  A few
+ * in a row can be a race with the backstop harvester, this many cannot; at
+ * the ~170k exits/s such a ring produces, it is about 6 ms.
+ */
+#define DIRTY_WEDGE_EXITS 1000
+
+struct dirty_wedge {
+	unsigned empty; /* consecutive empty ring-full exits */
+};
+
+/*
+ * Note one ring-full exit: harvested entries (or -errno), what the reset
+ * returned.  True once the ring is wedged.
+ */
+bool dirty_wedge_note(struct dirty_wedge *w, int64_t harvested, int reset);
 
 #endif

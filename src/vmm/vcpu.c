@@ -19,13 +19,6 @@
 #include "vmm/vm.h"
 
 /*
- * A ring-full exit that finds nothing to harvest and a reset that resets
- * nothing means the ring is broken (host-kvm.md); a few in a row can be a
- * race with the backstop harvester, this many cannot.
- */
-#define VCPU_WEDGE_EXITS 1000
-
-/*
  * The kvm_run of the vCPU that this thread runs, for the kick handler.
  * Thread-local: each vCPU thread sets its own once at start; the handler
  * only runs on the thread it belongs to.
@@ -210,20 +203,15 @@ static void vcpu_ring_full(struct vcpu *v)
 	n = vcpu_harvest(v, &reset);
 	if (n == 0)
 		reset = kvm_vm_reset_dirty_rings(&v->vm->kvm);
-	if (n == 0 && reset <= 0) {
-		if (++v->empty_full >= VCPU_WEDGE_EXITS) {
-			char msg[256];
+	if (dirty_wedge_note(&v->wedge, n, reset)) {
+		char msg[256];
 
-			snprintf(
-			    msg, sizeof(msg),
-			    "vCPU %d's dirty ring is wedged: %u ring-full exits in a row with "
-			    "nothing to harvest and nothing to reset (the host KVM overran the "
-			    "ring; see docs/dirty-tracking.md)",
-			    v->index, v->empty_full);
-			vm_request_stop(v->vm, 1, VM_STOP_ERROR, msg);
-		}
-	} else {
-		v->empty_full = 0;
+		snprintf(msg, sizeof(msg),
+			 "vCPU %d's dirty ring is wedged: %u ring-full exits in a row with nothing "
+			 "to harvest and nothing to reset (the host KVM overran the ring; see "
+			 "docs/dirty-tracking.md)",
+			 v->index, v->wedge.empty);
+		vm_request_stop(v->vm, 1, VM_STOP_ERROR, msg);
 	}
 }
 

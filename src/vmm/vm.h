@@ -66,11 +66,11 @@ struct vcpu {
 	bool has_timer;
 
 	/* Owned by the vCPU thread. */
-	uint64_t ran_ns;     /* time in KVM_RUN since the last accounting */
-	uint64_t pages_seen; /* dirty.pages at the last accounting */
-	uint64_t slice_ns;   /* next run slice, 0 = no timer */
-	unsigned empty_full; /* consecutive ring-full exits with nothing to harvest */
-	struct dl_vcpu dl;   /* the limiter's bucket (its limit: any thread) */
+	uint64_t ran_ns;	  /* time in KVM_RUN since the last accounting */
+	uint64_t pages_seen;	  /* dirty.pages at the last accounting */
+	uint64_t slice_ns;	  /* next run slice, 0 = no timer */
+	struct dirty_wedge wedge; /* empty ring-full exits in a row */
+	struct dl_vcpu dl;	  /* the limiter's bucket (its limit: any thread) */
 
 	/* Written by the vCPU thread, read by anyone. */
 	_Atomic uint64_t exits;

@@ -206,6 +206,30 @@ static void test_relogged_page_counts_once(void **state)
 	dirty_tracker_destroy(&t);
 }
 
+/* The wedge detector: only a long run of empty ring-full exits trips it. */
+static void test_wedge_detection(void **state)
+{
+	struct dirty_wedge w = {0};
+
+	(void)state;
+	for (int i = 1; i < DIRTY_WEDGE_EXITS; i++)
+		assert_false(dirty_wedge_note(&w, 0, 0));
+	/* Anything harvested, or anything reset, means the ring still works. */
+	assert_false(dirty_wedge_note(&w, 5, 0));
+	assert_int_equal(w.empty, 0);
+	for (int i = 1; i < DIRTY_WEDGE_EXITS; i++)
+		assert_false(dirty_wedge_note(&w, 0, 0));
+	assert_false(dirty_wedge_note(&w, 0, 3));
+	for (int i = 1; i < DIRTY_WEDGE_EXITS; i++)
+		assert_false(dirty_wedge_note(&w, 0, 0));
+	assert_true(dirty_wedge_note(&w, 0, 0));
+	/* A failing reset (-errno) resets nothing either. */
+	w.empty = 0;
+	for (int i = 1; i < DIRTY_WEDGE_EXITS; i++)
+		assert_false(dirty_wedge_note(&w, 0, -22));
+	assert_true(dirty_wedge_note(&w, 0, -22));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +239,7 @@ int main(void)
 	    cmocka_unit_test(test_rejects_bad_entries),
 	    cmocka_unit_test(test_bitmap),
 	    cmocka_unit_test(test_relogged_page_counts_once),
+	    cmocka_unit_test(test_wedge_detection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
