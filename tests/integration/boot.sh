@@ -46,6 +46,12 @@ fi
 BGPID=
 [ "$(progress_lines "$TMP/int" 0)" -ge 1 ] && pass "SIGINT: had progress" || fail "SIGINT: no progress"
 
+# --kernel boots a Multiboot ELF from a file (here the same stress kernel).
+timeout 30 "$VMM" --kernel "$STRESS" --mem 128M --append "wss=8M" --duration 2 >"$TMP/file" 2>&1
+rc=$?
+[ $rc -eq 0 ] && [ "$(progress_lines "$TMP/file" 0)" -ge 1 ] && pass "--kernel FILE boots" ||
+	fail "--kernel FILE: exit $rc: $(tail -3 "$TMP/file")"
+
 # Guest parameters reach the guest.
 timeout 30 "$VMM" --mem 256M --append "wss=16M rate=20" --duration 3 >"$TMP/rate" 2>&1
 grep -q "wss=16M" "$TMP/rate" && pass "append: wss reached the guest" || fail "append: $(head -5 "$TMP/rate")"
