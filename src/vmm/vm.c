@@ -72,6 +72,7 @@ int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen
 	vm->sys.fd = -1;
 	vm->kvm.fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->kick_lock, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -190,7 +191,9 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 			vm_request_stop(vm, 1, VM_STOP_ERROR, "thread start failed");
 			return -r;
 		}
+		pthread_mutex_lock(&vm->kick_lock);
 		v->thread_started = true;
+		pthread_mutex_unlock(&vm->kick_lock);
 	}
 	/* Every vCPU thread has its TID before anyone can ask (query-cpus-fast). */
 	for (int i = 0; i < vm->ncpus; i++)
@@ -212,8 +215,11 @@ void vm_kick(struct vm *vm, int cpu)
 {
 	struct vcpu *v = &vm->vcpus[cpu];
 
+	/* A thread id is valid until joined: vm_join() clears the flag under this lock first. */
+	pthread_mutex_lock(&vm->kick_lock);
 	if (v->thread_started)
 		pthread_kill(v->thread, VMM_SIG_KICK);
+	pthread_mutex_unlock(&vm->kick_lock);
 }
 
 void vm_set_dirty_limit(struct vm *vm, int cpu, uint64_t pages_per_s)
@@ -257,10 +263,14 @@ void vm_join(struct vm *vm)
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
-		if (v->thread_started) {
+		bool started;
+
+		pthread_mutex_lock(&vm->kick_lock);
+		started = v->thread_started;
+		v->thread_started = false;
+		pthread_mutex_unlock(&vm->kick_lock);
+		if (started)
 			pthread_join(v->thread, NULL);
-			v->thread_started = false;
-		}
 	}
 	if (vm->harvester_started) {
 		pthread_join(vm->harvester_thread, NULL);
@@ -296,12 +306,15 @@ void vm_destroy(struct vm *vm)
 	dev_console_destroy(&vm->console);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->kick_lock);
 }
 
 int vm_pause(struct vm *vm)
 {
 	uint64_t deadline = vmm_now_ns() + VM_PAUSE_TIMEOUT_NS;
 	struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
+	vm_event_fn fn;
+	void *opaque;
 	int r = 0;
 
 	pthread_mutex_lock(&vm->lock);
@@ -329,14 +342,26 @@ int vm_pause(struct vm *vm)
 	} else {
 		r = 0;
 	}
+	fn = vm->event_fn;
+	opaque = vm->event_opaque;
 	pthread_mutex_unlock(&vm->lock);
-	if (r == 0 && vm->event_fn)
-		vm->event_fn(vm->event_opaque, "STOP", VM_STOP_NONE);
+	if (r == 0 && fn)
+		fn(opaque, "STOP", VM_STOP_NONE);
 	return r;
+}
+
+void vm_set_event_fn(struct vm *vm, vm_event_fn fn, void *opaque)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->event_fn = fn;
+	vm->event_opaque = opaque;
+	pthread_mutex_unlock(&vm->lock);
 }
 
 void vm_resume(struct vm *vm)
 {
+	vm_event_fn fn;
+	void *opaque;
 	bool was;
 
 	pthread_mutex_lock(&vm->lock);
@@ -344,9 +369,11 @@ void vm_resume(struct vm *vm)
 	vm->pause_req = false;
 	vm->paused = false;
 	pthread_cond_broadcast(&vm->cond);
+	fn = vm->event_fn;
+	opaque = vm->event_opaque;
 	pthread_mutex_unlock(&vm->lock);
-	if (was && vm->event_fn)
-		vm->event_fn(vm->event_opaque, "RESUME", VM_STOP_NONE);
+	if (was && fn)
+		fn(opaque, "RESUME", VM_STOP_NONE);
 }
 
 bool vm_is_paused(struct vm *vm)

@@ -117,11 +117,12 @@ struct vm {
 	pthread_t harvester_thread;
 	bool harvester_started;
 	pthread_t main_thread;
-	vm_event_fn event_fn;
-	void *event_opaque;
 
+	pthread_mutex_t kick_lock; /* vcpus[].thread_started against pthread_kill */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	vm_event_fn event_fn; /* guarded by lock */
+	void *event_opaque;
 	bool pause_req; /* guarded by lock */
 	int parked;	/* vCPU threads parked (paused or halted) */
 	bool paused;	/* the user's view: stopped by stop/pause */
@@ -141,6 +142,9 @@ void vm_request_stop(struct vm *vm, int status, enum vm_stop_reason reason, cons
 /* Join the vCPU threads; then vm_destroy frees everything. */
 void vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Who hears STOP and RESUME (any thread; NULL to stop hearing). */
+void vm_set_event_fn(struct vm *vm, vm_event_fn fn, void *opaque);
 
 /* Pause every vCPU and wait until all are parked (their rings harvested). */
 int vm_pause(struct vm *vm);

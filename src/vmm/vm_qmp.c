@@ -231,8 +231,7 @@ int vm_qmp_start(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
 		free(q);
 		return r;
 	}
-	vm->event_opaque = q;
-	vm->event_fn = on_vm_event;
+	vm_set_event_fn(vm, on_vm_event, q);
 	*out = q;
 	return 0;
 }
@@ -247,7 +246,7 @@ void vm_qmp_stop(struct vm_qmp *q, struct vm *vm)
 	    json_object_new_boolean(r == VM_STOP_GUEST_POWEROFF || r == VM_STOP_GUEST_HALTED));
 	json_object_object_add(data, "reason", json_object_new_string(vm_stop_reason_name(r)));
 	qmp_server_emit_event(q->srv, "SHUTDOWN", data);
-	vm->event_fn = NULL;
+	vm_set_event_fn(vm, NULL, NULL);
 	qmp_server_stop(q->srv);
 	free(q);
 }
