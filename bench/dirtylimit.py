@@ -453,7 +453,10 @@ class Recorder:
     def sample(self, reset=False):
         t0 = mono()
         pages, bytes_, stall = self.g.stats(reset)
-        s = Sample((t0 + mono()) / 2, pages, bytes_, stall)
+        t1 = mono()
+        # The midpoint of the request; the end if it was slow (a QEMU monitor that timed
+        # out before the counters were read from its RAM).
+        s = Sample((t0 + t1) / 2 if t1 - t0 < 0.5 else t1, pages, bytes_, stall)
         self.samples.append(s)
         return s
 

@@ -123,9 +123,9 @@ struct vm {
 	pthread_cond_t cond;
 	vm_event_fn event_fn; /* guarded by lock */
 	void *event_opaque;
-	bool pause_req; /* guarded by lock */
-	int parked;	/* vCPU threads parked (paused or halted) */
-	bool paused;	/* the user's view: stopped by stop/pause */
+	_Atomic bool pause_req; /* written under lock, read anywhere */
+	int parked;		/* vCPU threads parked (paused or halted) */
+	bool paused;		/* the user's view: stopped by stop/pause */
 	_Atomic bool stopping;
 	int exit_status;
 	enum vm_stop_reason stop_reason;
