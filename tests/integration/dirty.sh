@@ -213,7 +213,7 @@ fi
 if out=$(check fields "$TMP/2cpu-full.jsonl" 2 2>&1); then pass "stats file: $out"; else fail "stats file: $out"; fi
 
 # The checker can fail: doctored copies of a good file must be rejected.
-"$PY" - "$TMP/2cpu-full.jsonl" "$TMP/noWedge.jsonl" "$TMP" <<'PY'
+"$PY" - "$TMP/2cpu-full.jsonl" "$TMP/noWedge.jsonl" "$TMP" <<'PY' || fail "cannot make the doctored copies"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 long = [json.loads(l) for l in open(sys.argv[2])]
@@ -235,6 +235,7 @@ del miss[1]["vcpus"][0]["harvest-ns"]
 dump("miss.jsonl", miss)
 PY
 # (accuracy-only: off.jsonl's dirty-rate fields no longer match its pages.)
+check accuracy-only "$TMP/2cpu-full.jsonl" 2 0 >/dev/null 2>&1 || fail "checker rejects the good file"
 check accuracy-only "$TMP/off.jsonl" 2 0 >/dev/null 2>&1 && fail "checker accepted a monitor 3% high" ||
 	pass "checker rejects a monitor 3% high"
 check progress "$TMP/stall.jsonl" 2 >/dev/null 2>&1 && fail "checker accepted a stalled window" ||
