@@ -123,15 +123,21 @@ static bool have_stop(const struct qmp_backend *be)
 	return be->stop;
 }
 
-static void cmd_stop(struct qmp_call *c)
+/* A backend call with no arguments whose success returns {}. */
+static void call_void(struct qmp_call *c, int (*fn)(void *, char *, size_t))
 {
 	char err[QMP_ERR_MAX] = "";
-	int r = c->be->stop(c->be->opaque, err, sizeof(err));
+	int r = fn(c->be->opaque, err, sizeof(err));
 
 	if (r < 0)
 		fail_backend(c, r, err);
 	else
 		c->ret = empty();
+}
+
+static void cmd_stop(struct qmp_call *c)
+{
+	call_void(c, c->be->stop);
 }
 
 static bool have_cont(const struct qmp_backend *be)
@@ -141,13 +147,7 @@ static bool have_cont(const struct qmp_backend *be)
 
 static void cmd_cont(struct qmp_call *c)
 {
-	char err[QMP_ERR_MAX] = "";
-	int r = c->be->cont(c->be->opaque, err, sizeof(err));
-
-	if (r < 0)
-		fail_backend(c, r, err);
-	else
-		c->ret = empty();
+	call_void(c, c->be->cont);
 }
 
 static bool have_quit(const struct qmp_backend *be)
