@@ -9,7 +9,7 @@
 #  (c) the --stats file is JSON lines with the fields docs/stats.md lists.
 # The checker is also run on doctored copies of a good file (3% off, a
 # stalled window, a missing field), which it must reject.
-# Run it under `flock /tmp/vmm-vm.lock` (it does not take the lock itself).
+# It holds the VM lock for its whole run (lib.sh).
 . "$(dirname "$0")/lib.sh"
 need_kvm
 

@@ -10,8 +10,8 @@
 #   - a limit of 0 cancels;
 #   - --dirty-limit CPU=MIB at start limits that vCPU alone.
 # The QMP side is a small python3 (stdlib) client written out below.
-# Runs in ~25 s; VMs must not overlap other measurements: run it as
-#   flock /tmp/vmm-vm.lock meson test -C build int_dirtylimit --print-errorlogs
+# Runs in ~25 s and holds the VM lock throughout (lib.sh), so VMs of other
+# runs do not overlap its measurements.
 . "$(dirname "$0")/lib.sh"
 need_kvm
 

@@ -7,6 +7,23 @@ TMP=$(mktemp -d /tmp/vmm-test.XXXXXX)
 trap 'rm -rf "$TMP"; [ -n "${BGPID:-}" ] && kill -9 "$BGPID" 2>/dev/null; true' EXIT
 FAILS=0
 
+# The host has two cores: two VMs at once distort each other's rates, and
+# several people (and their suites) share a machine.  Each integration test
+# holds the VM lock for its whole run, as bench/ does per VM.  A caller that
+# already holds it (a script that wraps the suite in flock) sets
+# VMM_VM_LOCK_HELD=1, or the test would wait for itself.
+VMM_VM_LOCK=${VMM_VM_LOCK:-/tmp/vmm-vm.lock}
+# Long enough for another suite's longest integration test to finish.
+VMM_VM_LOCK_WAIT_S=900
+if [ "${VMM_VM_LOCK_HELD:-0}" != 1 ]; then
+	exec 9>>"$VMM_VM_LOCK"
+	if ! flock -w "$VMM_VM_LOCK_WAIT_S" 9; then
+		echo "FAIL: could not take the VM lock $VMM_VM_LOCK within ${VMM_VM_LOCK_WAIT_S} s"
+		exit 1
+	fi
+	export VMM_VM_LOCK_HELD=1
+fi
+
 need_kvm() {
 	if [ ! -e /dev/kvm ]; then
 		echo "SKIP: /dev/kvm is absent on this host (no KVM); the test needs a real VM"
