@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+/* mig_digest: per-chunk hashes of a memory region and their digest. */
+#include "migrate/mig_digest.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* Mixed into the seed, so a digest of another kind or layout never matches. */
+static const char DIGEST_TAG[8] = "vmm-dg1";
+
+bool mig_digest_chunk_ok(uint64_t chunk)
+{
+	return chunk >= MIG_DIGEST_CHUNK_MIN && chunk <= MIG_DIGEST_CHUNK_MAX &&
+	       (chunk & (chunk - 1)) == 0;
+}
+
+/* XXH3-64 of n zero bytes, hashed in pieces from one zeroed page-sized buffer. */
+static int zero_hash(uint64_t n, uint64_t *out)
+{
+	static const uint8_t zeros[4096];
+	XXH3_state_t *st;
+
+	if (n <= sizeof(zeros)) {
+		*out = XXH3_64bits(zeros, n);
+		return 0;
+	}
+	st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_64bits_reset(st);
+	while (n) {
+		size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+
+		XXH3_64bits_update(st, zeros, k);
+		n -= k;
+	}
+	*out = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return 0;
+}
+
+static uint64_t chunk_len(const struct mig_digest *dg, uint64_t i)
+{
+	uint64_t off = i << dg->shift;
+
+	return dg->size - off < dg->chunk ? dg->size - off : dg->chunk;
+}
+
+int mig_digest_init(struct mig_digest *dg, uint64_t size, uint32_t chunk)
+{
+	memset(dg, 0, sizeof(*dg));
+	if (size == 0 || !mig_digest_chunk_ok(chunk))
+		return -EINVAL;
+	dg->size = size;
+	dg->chunk = chunk;
+	dg->shift = (unsigned int)__builtin_ctz(chunk);
+	dg->nchunks = (size >> dg->shift) + ((size & (chunk - 1)) != 0);
+	if (dg->nchunks > SIZE_MAX / sizeof(uint64_t))
+		return -ENOMEM;
+	dg->hash = calloc(dg->nchunks, sizeof(uint64_t));
+	dg->stale = malloc(dg->nchunks);
+	if (!dg->hash || !dg->stale) {
+		mig_digest_free(dg);
+		return -ENOMEM;
+	}
+	memset(dg->stale, 1, dg->nchunks);
+	if (zero_hash(chunk, &dg->zero_hash) ||
+	    zero_hash(chunk_len(dg, dg->nchunks - 1), &dg->zero_hash_last)) {
+		mig_digest_free(dg);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void mig_digest_free(struct mig_digest *dg)
+{
+	free(dg->hash);
+	free(dg->stale);
+	dg->hash = NULL;
+	dg->stale = NULL;
+	dg->nchunks = 0;
+}
+
+void mig_digest_set_stale(struct mig_digest *dg, uint64_t off, uint64_t len)
+{
+	uint64_t first, last;
+
+	if (len == 0 || off >= dg->size)
+		return;
+	if (len > dg->size - off)
+		len = dg->size - off;
+	first = off >> dg->shift;
+	last = (off + len - 1) >> dg->shift;
+	memset(dg->stale + first, 1, last - first + 1);
+}
+
+void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len)
+{
+	uint64_t first, end, i;
+
+	if (len == 0 || off >= dg->size)
+		return;
+	if (len > dg->size - off)
+		len = dg->size - off;
+	/* Whole chunks only; the region's end closes the last chunk. */
+	first = (off + dg->chunk - 1) >> dg->shift;
+	end = off + len == dg->size ? dg->nchunks : (off + len) >> dg->shift;
+	for (i = first; i < end; i++) {
+		uint64_t h = i == dg->nchunks - 1 ? dg->zero_hash_last : dg->zero_hash;
+
+		dg->hash[i] = htole64(h);
+		dg->stale[i] = 0;
+	}
+}
+
+uint64_t mig_digest_refresh(struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end)
+{
+	const uint8_t *base = mem;
+	uint64_t i, bytes = 0;
+
+	if (end > dg->nchunks)
+		end = dg->nchunks;
+	for (i = first; i < end; i++) {
+		uint64_t n;
+
+		if (!dg->stale[i])
+			continue;
+		n = chunk_len(dg, i);
+		dg->hash[i] = htole64(XXH3_64bits(base + (i << dg->shift), n));
+		dg->stale[i] = 0;
+		bytes += n;
+	}
+	return bytes;
+}
+
+uint64_t mig_digest_nstale(const struct mig_digest *dg)
+{
+	uint64_t i, n = 0;
+
+	for (i = 0; i < dg->nchunks; i++)
+		n += dg->stale[i];
+	return n;
+}
+
+int mig_digest_final(const struct mig_digest *dg, uint8_t out[MIG_DIGEST_LEN])
+{
+	uint8_t geom[24];
+	uint64_t v, seed;
+	XXH128_hash_t h;
+	XXH128_canonical_t c;
+
+	if (dg->nchunks == 0 || mig_digest_nstale(dg))
+		return -EAGAIN;
+	memcpy(geom, DIGEST_TAG, 8);
+	v = htole64(dg->size);
+	memcpy(geom + 8, &v, 8);
+	v = htole64(dg->chunk);
+	memcpy(geom + 16, &v, 8);
+	seed = XXH3_64bits(geom, sizeof(geom));
+	h = XXH3_128bits_withSeed(dg->hash, dg->nchunks * sizeof(uint64_t), seed);
+	/* Big-endian canonical form, as xxHash prints it. */
+	XXH128_canonicalFromHash(&c, h);
+	memcpy(out, c.digest, MIG_DIGEST_LEN);
+	return 0;
+}
+
+int mig_digest_mem(const void *mem, uint64_t size, uint32_t chunk, uint8_t out[MIG_DIGEST_LEN])
+{
+	struct mig_digest dg;
+	int r = mig_digest_init(&dg, size, chunk);
+
+	if (r)
+		return r;
+	mig_digest_refresh(&dg, mem, 0, dg.nchunks);
+	r = mig_digest_final(&dg, out);
+	mig_digest_free(&dg);
+	return r;
+}
+
+void mig_digest_hex(const uint8_t d[MIG_DIGEST_LEN], char out[2 * MIG_DIGEST_LEN + 1])
+{
+	int i;
+
+	for (i = 0; i < MIG_DIGEST_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}

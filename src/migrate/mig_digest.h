@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mig_digest: a 128-bit digest of a memory region (guest RAM), built from
+ * one hash per fixed-size chunk so that it can be kept up to date cheaply.
+ *
+ * The digest of a region is XXH3-128 over the array of its chunk hashes
+ * (XXH3-64 of each chunk, little-endian), seeded with a hash of the region's
+ * size and chunk size.  It depends only on the bytes of the region and on
+ * the chunk size: a table refreshed piece by piece gives the same digest as
+ * one pass over the whole region (mig_digest_mem()).
+ *
+ * A table (struct mig_digest) remembers each chunk's hash and whether it is
+ * stale.  Whoever writes the memory marks what it wrote stale; whoever
+ * knows a range is all zeros (fresh anonymous memory never written) may
+ * declare it so, which costs no reading.  mig_digest_refresh() hashes the
+ * stale chunks of a range; disjoint ranges may be refreshed by different
+ * threads at once (each chunk's state is its own byte).  Soundness of what
+ * is marked and declared is the caller's: see docs/migration.md, "The
+ * digest".
+ *
+ * Pure: no I/O, no threads, no KVM.  Hashes come from libxxhash.
+ */
+#ifndef MIG_DIGEST_H
+#define MIG_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIG_DIGEST_LEN 16
+
+/* Chunk sizes a table accepts: powers of two from one page to 1 GiB. */
+#define MIG_DIGEST_CHUNK_MIN 4096u
+#define MIG_DIGEST_CHUNK_MAX (1u << 30)
+/*
+ * The chunk size the source proposes: 16 KiB keeps the table at 8 bytes of
+ * hash and 1 byte of state per 16 KiB (0.055% of RAM), and a page written
+ * in the final copy costs the destination 16 KiB of re-hashing (about
+ * 1.5 us at the ~11 GB/s XXH3 reaches from DRAM here).  bench/mig_stream.c
+ * measures the trade-off (table "digest").
+ */
+#define MIG_DIGEST_CHUNK_DEFAULT (16u * 1024)
+
+struct mig_digest {
+	uint64_t size;		 /* bytes covered */
+	uint32_t chunk;		 /* bytes per chunk; the last chunk may be shorter */
+	unsigned int shift;	 /* log2(chunk) */
+	uint64_t nchunks;	 /* ceil(size / chunk) */
+	uint64_t *hash;		 /* per chunk: XXH3-64, stored little-endian */
+	uint8_t *stale;		 /* per chunk: 1 = hash[] does not describe memory */
+	uint64_t zero_hash;	 /* XXH3-64 of a whole chunk of zeros */
+	uint64_t zero_hash_last; /* of the last chunk (shorter or not) of zeros */
+};
+
+bool mig_digest_chunk_ok(uint64_t chunk);
+
+/* A table over size bytes (size > 0), every chunk stale.  0, -EINVAL or -ENOMEM. */
+int mig_digest_init(struct mig_digest *dg, uint64_t size, uint32_t chunk);
+void mig_digest_free(struct mig_digest *dg);
+
+/* Chunks overlapping [off, off + len) changed (clamped to the region). */
+void mig_digest_set_stale(struct mig_digest *dg, uint64_t off, uint64_t len);
+/*
+ * The chunks lying wholly inside [off, off + len) are all zeros: they get
+ * the hash of zeros without being read.  Partly covered chunks are left as
+ * they are.  The caller vouches for the zeros.
+ */
+void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len);
+
+/*
+ * Hash the stale chunks with index in [first, end) from mem (the region's
+ * first byte).  Returns the bytes read.  Threads may refresh disjoint
+ * ranges at once.
+ */
+uint64_t mig_digest_refresh(struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end);
+uint64_t mig_digest_nstale(const struct mig_digest *dg);
+
+/* The digest; -EAGAIN (out untouched) while a chunk is stale. */
+int mig_digest_final(const struct mig_digest *dg, uint8_t out[MIG_DIGEST_LEN]);
+
+/* One pass: the digest of size bytes at mem.  0, -EINVAL or -ENOMEM. */
+int mig_digest_mem(const void *mem, uint64_t size, uint32_t chunk, uint8_t out[MIG_DIGEST_LEN]);
+
+/* 32 hex digits and a NUL, for messages. */
+void mig_digest_hex(const uint8_t d[MIG_DIGEST_LEN], char out[2 * MIG_DIGEST_LEN + 1]);
+
+#endif /* MIG_DIGEST_H */
