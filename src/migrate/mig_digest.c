@@ -43,6 +43,11 @@ static int zero_hash(uint64_t n, uint64_t *out)
 	return 0;
 }
 
+uint64_t mig_digest_chunk_hash(const void *p, size_t n)
+{
+	return XXH3_64bits(p, n);
+}
+
 static uint64_t chunk_len(const struct mig_digest *dg, uint64_t i)
 {
 	uint64_t off = i << dg->shift;
@@ -98,6 +103,19 @@ void mig_digest_set_stale(struct mig_digest *dg, uint64_t off, uint64_t len)
 	memset(dg->stale + first, 1, last - first + 1);
 }
 
+void mig_digest_set(struct mig_digest *dg, uint64_t i, uint64_t hash)
+{
+	if (i >= dg->nchunks)
+		return;
+	dg->hash[i] = htole64(hash);
+	dg->stale[i] = 0;
+}
+
+uint64_t mig_digest_zero_hash(const struct mig_digest *dg, uint64_t i)
+{
+	return i == dg->nchunks - 1 ? dg->zero_hash_last : dg->zero_hash;
+}
+
 void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len)
 {
 	uint64_t first, end, i;
@@ -110,9 +128,7 @@ void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len)
 	first = (off + dg->chunk - 1) >> dg->shift;
 	end = off + len == dg->size ? dg->nchunks : (off + len) >> dg->shift;
 	for (i = first; i < end; i++) {
-		uint64_t h = i == dg->nchunks - 1 ? dg->zero_hash_last : dg->zero_hash;
-
-		dg->hash[i] = htole64(h);
+		dg->hash[i] = htole64(mig_digest_zero_hash(dg, i));
 		dg->stale[i] = 0;
 	}
 }
@@ -130,7 +146,7 @@ uint64_t mig_digest_refresh(struct mig_digest *dg, const void *mem, uint64_t fir
 		if (!dg->stale[i])
 			continue;
 		n = chunk_len(dg, i);
-		dg->hash[i] = htole64(XXH3_64bits(base + (i << dg->shift), n));
+		dg->hash[i] = htole64(mig_digest_chunk_hash(base + (i << dg->shift), n));
 		dg->stale[i] = 0;
 		bytes += n;
 	}

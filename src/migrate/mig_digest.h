@@ -33,13 +33,16 @@
 #define MIG_DIGEST_CHUNK_MIN 4096u
 #define MIG_DIGEST_CHUNK_MAX (1u << 30)
 /*
- * The chunk size the source proposes: 16 KiB keeps the table at 8 bytes of
- * hash and 1 byte of state per 16 KiB (0.055% of RAM), and a page written
- * in the final copy costs the destination 16 KiB of re-hashing (about
- * 1.5 us at the ~11 GB/s XXH3 reaches from DRAM here).  bench/mig_stream.c
- * measures the trade-off (table "digest").
+ * The chunk size the source proposes: one page.  A chunk's hash is then
+ * the very sum a DATA record carries for that page (XXH3-64 of its bytes),
+ * so the destination, which computes that sum from its own RAM to check
+ * the page, gets the page's digest hash for free and has nothing left to
+ * hash at the end; and the source can skip never-populated memory page by
+ * page.  The table costs 9 bytes per 4 KiB page (0.22% of RAM).  Larger
+ * chunks shrink the table and cost the destination re-hashing at the end
+ * (bench/mig_stream.c, "destination side, by chunk size").
  */
-#define MIG_DIGEST_CHUNK_DEFAULT (16u * 1024)
+#define MIG_DIGEST_CHUNK_DEFAULT 4096u
 
 struct mig_digest {
 	uint64_t size;		 /* bytes covered */
@@ -54,6 +57,9 @@ struct mig_digest {
 
 bool mig_digest_chunk_ok(uint64_t chunk);
 
+/* The hash of one chunk of n bytes: XXH3-64, unseeded. */
+uint64_t mig_digest_chunk_hash(const void *p, size_t n);
+
 /* A table over size bytes (size > 0), every chunk stale.  0, -EINVAL or -ENOMEM. */
 int mig_digest_init(struct mig_digest *dg, uint64_t size, uint32_t chunk);
 void mig_digest_free(struct mig_digest *dg);
@@ -66,6 +72,14 @@ void mig_digest_set_stale(struct mig_digest *dg, uint64_t off, uint64_t len);
  * they are.  The caller vouches for the zeros.
  */
 void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len);
+
+/*
+ * Chunk i holds bytes whose mig_digest_chunk_hash() the caller has just
+ * computed from the memory itself (never from what a peer claims).
+ */
+void mig_digest_set(struct mig_digest *dg, uint64_t i, uint64_t hash);
+/* The hash of chunk i when it is all zeros. */
+uint64_t mig_digest_zero_hash(const struct mig_digest *dg, uint64_t i);
 
 /*
  * Hash the stale chunks with index in [first, end) from mem (the region's

@@ -82,6 +82,7 @@ struct mig_dec {
 	uint64_t npending;
 	struct mig_digest dg;
 	bool have_dg;
+	bool page_chunks; /* digest chunks are pages: page sums are digest hashes */
 
 	uint32_t round;
 	bool final;
@@ -375,6 +376,7 @@ static int on_config(struct mig_dec *d)
 	if (mig_digest_init(&d->dg, c.ram_size, c.digest_chunk))
 		FAIL(d, MIG_E_LOCAL, d->rec_off, "no memory for the digest table");
 	d->have_dg = true;
+	d->page_chunks = c.digest_chunk == MIG_PAGE_SIZE;
 	d->maybe_nonzero = bitmap_new(d->npages, !d->p.ram_zeroed);
 	d->pending = bitmap_new(d->npages, false);
 	if (!d->maybe_nonzero || !d->pending)
@@ -482,14 +484,17 @@ static int check_pages(struct mig_dec *d)
 
 	for (; d->data_done < full; d->data_done++) {
 		uint64_t pg = d->data_first + d->data_done;
-		const uint8_t *p = d->ram + pg * MIG_PAGE_SIZE;
-		bool good = XXH3_64bits_withSeed(p, MIG_PAGE_SIZE, pg) ==
-			    mig_get64(d->sums + 8 * (size_t)d->data_done);
+		uint64_t h = mig_digest_chunk_hash(d->ram + pg * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
 
-		if (good) {
+		if (h == mig_get64(d->sums + 8 * (size_t)d->data_done)) {
 			d->npending -= bitmap_assign(d->pending, pg, 1, false);
+			/* Hashed from our RAM just now: the page's digest hash too. */
+			if (d->page_chunks)
+				mig_digest_set(&d->dg, pg, h);
 			continue;
 		}
+		if (d->page_chunks)
+			mig_digest_set_stale(&d->dg, pg * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
 		if (d->final)
 			FAIL(d, MIG_E_DATA_CHECK,
 			     d->rec_off + MIG_DATA_SIZE + (uint64_t)d->data_n * 8 +
@@ -507,7 +512,8 @@ static void data_done(struct mig_dec *d)
 	uint64_t first = d->data_first, n = d->data_n;
 
 	bitmap_assign(d->maybe_nonzero, first, n, true);
-	mig_digest_set_stale(&d->dg, first * MIG_PAGE_SIZE, n * MIG_PAGE_SIZE);
+	if (!d->page_chunks)
+		mig_digest_set_stale(&d->dg, first * MIG_PAGE_SIZE, n * MIG_PAGE_SIZE);
 	d->round_data += n;
 	d->st.data_pages += n;
 	d->state = ST_HEAD;
@@ -532,6 +538,8 @@ static int on_zero(struct mig_dec *d)
 			mig_digest_set_stale(&d->dg, i * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
 			d->st.zeroed_pages++;
 		}
+		if (d->page_chunks)
+			mig_digest_set(&d->dg, i, mig_digest_zero_hash(&d->dg, i));
 	}
 	bitmap_assign(d->maybe_nonzero, first, n, false);
 	d->npending -= bitmap_assign(d->pending, first, n, false);

@@ -203,7 +203,7 @@ static void queue_data(struct mig_enc *e, uint64_t first, uint64_t n)
 
 	for (i = 0; i < n; i++)
 		mig_put64(sums + 8 * i,
-			  XXH3_64bits_withSeed(data + i * MIG_PAGE_SIZE, MIG_PAGE_SIZE, first + i));
+			  mig_digest_chunk_hash(data + i * MIG_PAGE_SIZE, MIG_PAGE_SIZE));
 	mig_put64(h + MIG_PG_OFF_FIRST, first);
 	mig_put32(h + MIG_PG_OFF_NPAGES, (uint32_t)n);
 	mig_put64(h + MIG_DATA_OFF_SUMS, XXH3_64bits(sums, n * 8));

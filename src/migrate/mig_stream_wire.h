@@ -67,9 +67,10 @@ enum mig_rec_type {
 
 /*
  * DATA and ZERO.  DATA's payload: npages sums (u64: XXH3-64 of each page,
- * seeded with its page number), then the npages pages.  One sum per page,
- * so that a page torn by a guest write in a live round is the only one
- * the destination waits for again (see docs/migration.md).
+ * unseeded: mig_digest_chunk_hash()), then the npages pages.  One sum per
+ * page, so that a page torn by a guest write in a live round is the only
+ * one the destination waits for again, and so that the destination's
+ * check of a page is also its digest hash (see docs/migration.md).
  */
 #define MIG_PG_OFF_FIRST    8
 #define MIG_PG_OFF_NPAGES   16

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "migrate/mig_stream_wire.h"
 #include "test_mig_stream_util.h"
 
@@ -23,10 +25,14 @@
 
 /* A whole migration, decoded from one buffer: memory, sections, counters. */
 static void check_migration(unsigned int npages, unsigned int rounds, unsigned int run,
-			    uint32_t seed)
+			    uint32_t seed, uint32_t chunk)
 {
-	struct tmig m = {
-	    .npages = npages, .rounds = rounds, .run = run, .sections = true, .seed = seed};
+	struct tmig m = {.npages = npages,
+			 .rounds = rounds,
+			 .run = run,
+			 .sections = true,
+			 .seed = seed,
+			 .chunk = chunk};
 	struct tstream ts = {0};
 	struct tdst t = {0};
 	const struct mig_dec_stats *st;
@@ -61,6 +67,14 @@ static void check_migration(unsigned int npages, unsigned int rounds, unsigned i
 	assert_int_equal(t.sec[T_NCPUS + 1].len, 0);
 	/* The digest table was refreshed, nothing left stale. */
 	assert_int_equal(mig_digest_nstale(mig_dec_digest(t.dec)), 0);
+	/*
+	 * Page-sized chunks: every hash came from checking a page, nothing was
+	 * hashed at the end.  Larger chunks: what was written is re-hashed.
+	 */
+	if (chunk == 0 || chunk == PAGE)
+		assert_int_equal(st->digest_bytes, 0);
+	else
+		assert_true(st->digest_bytes > 0);
 	tdst_free(&t);
 	ts_free(&ts);
 	tmig_free(&m);
@@ -88,11 +102,12 @@ static void test_migration_with_tearing(void **state)
 static void test_migration_round_trip(void **state)
 {
 	(void)state;
-	check_migration(64, 3, 0, 1);
-	check_migration(61, 1, 5, 2);	 /* short last digest chunk, short runs */
-	check_migration(300, 4, 1, 3);	 /* one page per record */
-	check_migration(1, 0, 0, 4);	 /* one page, the final round only */
-	check_migration(600, 2, 256, 5); /* runs of the maximum */
+	check_migration(64, 3, 0, 1, 0);
+	check_migration(61, 1, 5, 2, 16384);	 /* short last digest chunk, short runs */
+	check_migration(300, 4, 1, 3, 0);	 /* one page per record */
+	check_migration(1, 0, 0, 4, 0);		 /* one page, the final round only */
+	check_migration(600, 2, 256, 5, 0);	 /* runs of the maximum */
+	check_migration(600, 2, 7, 6, 1u << 20); /* one short digest chunk */
 }
 
 /* Every record type, one at a time, through the hooks. */
@@ -665,6 +680,62 @@ static void test_replies(void **state)
 	assert_int_equal(strlen(r.reason), MIG_REASON_MAX);
 }
 
+/* A reply is hostile too (the source reads it): every field checked. */
+static void test_reply_hostile(void **state)
+{
+	uint8_t good[MIG_REPLY_MAX], b[MIG_REPLY_MAX + 8];
+	struct mig_error e = {.code = MIG_E_RANGE, .offset = 7}, perr;
+	struct mig_reply r;
+	size_t n, i;
+
+	(void)state;
+	snprintf(e.msg, sizeof(e.msg), "bad pages");
+	n = mig_reply_error(good, &e);
+#define BAD(stmt, reseal, want, off)                                                               \
+	do {                                                                                       \
+		memcpy(b, good, n);                                                                \
+		stmt;                                                                              \
+		if (reseal)                                                                        \
+			mig_rec_seal(b, MIG_ERR_SIZE);                                             \
+		assert_int_equal(mig_reply_parse(b, n, &r, &perr), -1);                            \
+		assert_int_equal(perr.code, want);                                                 \
+		assert_int_equal(perr.offset, off);                                                \
+	} while (0)
+	BAD(mig_put32(b, MIG_REC_DATA), false, MIG_E_TYPE, 0);
+	BAD(mig_put32(b, 0x83), false, MIG_E_TYPE, 0);
+	BAD(mig_put32(b + 4, 8), false, MIG_E_LENGTH, 4);
+	BAD(mig_put32(b + 4, MIG_ERR_SIZE - 8 + MIG_REASON_MAX + 1), false, MIG_E_LENGTH, 4);
+	BAD(b[MIG_ERR_OFF_OFFSET] ^= 1, false, MIG_E_CHECK, MIG_ERR_OFF_CHECK + 8);
+	BAD(mig_put32(b + MIG_ERR_OFF_CODE, 0), true, MIG_E_FIELD, MIG_ERR_OFF_CODE);
+	BAD(mig_put32(b + MIG_ERR_OFF_CODE, MIG_E_COUNT), true, MIG_E_FIELD, MIG_ERR_OFF_CODE);
+	BAD(mig_put32(b + MIG_ERR_OFF_LEN, 3), true, MIG_E_LENGTH, MIG_ERR_OFF_LEN);
+	BAD(b[MIG_ERR_SIZE + 2] ^= 1, false, MIG_E_DATA_CHECK, MIG_ERR_SIZE);
+	/* An unprintable byte with every sum made to agree. */
+	BAD((b[MIG_ERR_SIZE + 3] = '\n',
+	     mig_put64(b + MIG_ERR_OFF_CHECK, XXH3_64bits(b + MIG_ERR_SIZE, n - MIG_ERR_SIZE))),
+	    true, MIG_E_FIELD, MIG_ERR_SIZE + 3);
+	/* An ACK with a bad check. */
+	n = mig_reply_ack(good, (const uint8_t *)"0123456789abcdef");
+	BAD(b[MIG_ACK_OFF_DIGEST] ^= 1, false, MIG_E_CHECK, MIG_ACK_SIZE - 8);
+#undef BAD
+	/* Random bytes never crash the parser nor claim more than they hold. */
+	{
+		uint32_t rs = 5;
+
+		for (i = 0; i < 20000; i++) {
+			size_t k, len = t_rand(&rs) % sizeof(b);
+			long got;
+
+			for (k = 0; k < len; k++)
+				b[k] = (uint8_t)t_rand(&rs);
+			if (i % 2)
+				mig_put32(b, i % 4 == 1 ? MIG_REC_ACK : MIG_REC_ERROR);
+			got = mig_reply_parse(b, len, &r, &perr);
+			assert_true(got == -1 || (got >= 0 && (size_t)got <= len));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +752,7 @@ int main(void)
 	    cmocka_unit_test(test_config_match),
 	    cmocka_unit_test(test_config_refused),
 	    cmocka_unit_test(test_replies),
+	    cmocka_unit_test(test_reply_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -192,6 +192,8 @@ void tmig_build(struct tmig *m, struct tstream *ts)
 	unsigned int i, r;
 
 	assert_non_null(dirty);
+	if (m->chunk)
+		c.digest_chunk = m->chunk;
 	m->src = calloc(m->npages, PAGE);
 	assert_non_null(m->src);
 	for (i = 0; i < m->npages; i++)

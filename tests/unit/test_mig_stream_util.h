@@ -58,6 +58,7 @@ struct tmig {
 	 * change (a stream with no torn page).
 	 */
 	bool tear;
+	uint32_t chunk; /* digest chunk (0: the default, one page) */
 	/* Out: the source's RAM as it was at switchover. */
 	uint8_t *src;
 };
