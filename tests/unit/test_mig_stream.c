@@ -680,6 +680,59 @@ static void test_replies(void **state)
 	assert_int_equal(strlen(r.reason), MIG_REASON_MAX);
 }
 
+/* The caller's own mistakes: bad tables, memory of the wrong size, calls out of turn. */
+static void test_decoder_api(void **state)
+{
+	struct mig_section_spec s[2] = {
+	    {.id = 1, .instances = 1, .max_len = 10},
+	    {.id = 1, .instances = 1, .max_len = 10},
+	};
+	struct mig_dec_params p = {0};
+	struct tdst t = {0};
+	struct mig_error first;
+	uint8_t junk[16] = "VMM-MIG\n", ram[PAGE];
+	size_t room;
+
+	(void)state;
+	assert_null(mig_dec_new(&p)); /* no config hook */
+	assert_null(mig_dec_new(NULL));
+	tdst_new(&t);
+	assert_int_equal(mig_dec_set_sections(t.dec, s, 2), -EINVAL); /* id twice */
+	s[1].id = 2;
+	s[1].instances = 0;
+	assert_int_equal(mig_dec_set_sections(t.dec, s, 2), -EINVAL);
+	s[1].instances = MIG_MAX_INSTANCES + 1;
+	assert_int_equal(mig_dec_set_sections(t.dec, s, 2), -EINVAL);
+	s[1].instances = 1;
+	s[1].max_len = MIG_MAX_SECTION + 1;
+	assert_int_equal(mig_dec_set_sections(t.dec, s, 2), -EINVAL);
+	assert_int_equal(mig_dec_set_sections(t.dec, s, MIG_MAX_SECTION_KIND + 1), -EINVAL);
+	/* RAM before any configuration. */
+	assert_int_equal(mig_dec_set_ram(t.dec, ram, sizeof(ram)), -EINVAL);
+	assert_null(mig_dec_config(t.dec));
+	assert_null(mig_dec_digest(t.dec));
+	/* Not inside page data: nothing direct, and a commit is a caller error. */
+	assert_null(mig_dec_direct(t.dec, &room));
+	assert_int_equal(room, 0);
+	assert_int_equal(mig_dec_commit(t.dec, 1), -1);
+	assert_int_equal(mig_dec_error(t.dec)->code, MIG_E_STATE);
+	tdst_free(&t);
+
+	/* An error sticks: every later call fails the same way. */
+	memset(&t, 0, sizeof(t));
+	tdst_new(&t);
+	junk[0] = 'X';
+	assert_int_equal(mig_dec_feed(t.dec, junk, sizeof(junk)), -1);
+	first = *mig_dec_error(t.dec);
+	assert_int_equal(first.code, MIG_E_MAGIC);
+	assert_int_equal(mig_dec_feed(t.dec, junk, sizeof(junk)), -1);
+	assert_int_equal(mig_dec_finish(t.dec), -1);
+	assert_int_equal(mig_dec_error(t.dec)->code, MIG_E_MAGIC);
+	assert_int_equal(mig_dec_error(t.dec)->offset, first.offset);
+	assert_false(mig_dec_done(t.dec));
+	tdst_free(&t);
+}
+
 /* A reply is hostile too (the source reads it): every field checked. */
 static void test_reply_hostile(void **state)
 {
@@ -753,6 +806,7 @@ int main(void)
 	    cmocka_unit_test(test_config_refused),
 	    cmocka_unit_test(test_replies),
 	    cmocka_unit_test(test_reply_hostile),
+	    cmocka_unit_test(test_decoder_api),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
