@@ -5,7 +5,7 @@
  * MIG_STREAM_VERSION) is specified in docs/migration.md, "The stream".
  *
  * Source to destination: a header, a configuration record, RAM in rounds
- * (runs of pages with a checksum each, zero pages as a count without
+ * (runs of pages with a checksum per page, zero pages as a count without
  * data), the vCPU and device state as generic sections, and an end record
  * with a digest of all guest RAM taken at switchover (mig_digest.h).
  * Destination to source: one reply, an acknowledgement or an error.
@@ -34,9 +34,9 @@
 #define MIG_PAGE_SIZE 4096u
 
 /*
- * Pages per DATA record at most: 1 MiB, so that the destination checks a
- * record's checksum while its data is still in the core's 1 MiB L2 cache,
- * and the source hashes a run just before the kernel copies it.
+ * Pages per DATA record at most: 1 MiB of data and 2 KiB of sums, which
+ * the decoder keeps in a fixed buffer.  Longer runs would save only the
+ * 40-byte head per MiB; the checks are per page in any case.
  */
 #define MIG_RUN_MAX_PAGES 256u
 
@@ -254,7 +254,7 @@ struct mig_dec_stats {
 	uint64_t bytes;
 	uint64_t data_pages, zero_pages;
 	uint64_t zeroed_pages; /* zero pages that had to be cleared */
-	uint64_t torn_pages;   /* pages with a bad checksum in a live round, later re-sent */
+	uint64_t torn_pages;   /* pages with a bad sum in a live round (must come again) */
 	uint32_t rounds, sections;
 	uint64_t digest_bytes; /* bytes hashed for the digest by the decoder */
 };
