@@ -775,7 +775,7 @@ static double refresh_par(struct mig_digest *dg, const uint8_t *mem, int nthread
 static double pagemap_skip(struct mig_digest *dg, const uint8_t *mem, uint64_t *skipped)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t pages = dg->size / PAGE, per = dg->chunk / PAGE, i, c;
+	uint64_t pages = dg->size / PAGE, i;
 	static uint64_t e[65536];
 	double t = now();
 
@@ -790,16 +790,7 @@ static double pagemap_skip(struct mig_digest *dg, const uint8_t *mem, uint64_t *
 			close(fd);
 			return -1;
 		}
-		for (c = 0; c < k; c += per) {
-			uint64_t q, used = 0;
-
-			for (q = c; q < c + per && q < k; q++)
-				used |= e[q] & (3ull << 62); /* present or swapped */
-			if (!used) {
-				mig_digest_set_zero(dg, (i + c) * PAGE, per * PAGE);
-				(*skipped)++;
-			}
-		}
+		*skipped += mig_digest_skip_unpopulated(dg, i, PAGE, e, k);
 	}
 	close(fd);
 	return now() - t;

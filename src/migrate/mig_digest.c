@@ -133,6 +133,39 @@ void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len)
 	}
 }
 
+/* pagemap: the page is in memory, or in swap (or being migrated). */
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_SWAPPED (1ull << 62)
+
+uint64_t mig_digest_skip_unpopulated(struct mig_digest *dg, uint64_t first_page, uint32_t page_size,
+				     const uint64_t *entries, uint64_t n)
+{
+	uint64_t per, k, skipped = 0;
+
+	if (page_size == 0 || dg->chunk % page_size || n == 0)
+		return 0;
+	per = dg->chunk / page_size;
+	/* From the first chunk boundary inside the range. */
+	k = (per - first_page % per) % per;
+	for (; k < n; k += per) {
+		uint64_t q, used = 0, end = k + per, off = (first_page + k) * page_size;
+
+		if (end > n) {
+			/* A partial chunk counts only if the region ends there. */
+			if (off + (n - k) * page_size != dg->size)
+				break;
+			end = n;
+		}
+		for (q = k; q < end; q++)
+			used |= entries[q] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED);
+		if (used || off >= dg->size)
+			continue;
+		mig_digest_set_zero(dg, off, (end - k) * page_size);
+		skipped++;
+	}
+	return skipped;
+}
+
 uint64_t mig_digest_refresh(struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end)
 {
 	const uint8_t *base = mem;

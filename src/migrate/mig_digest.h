@@ -74,6 +74,19 @@ void mig_digest_set_stale(struct mig_digest *dg, uint64_t off, uint64_t len);
 void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len);
 
 /*
+ * Declare never-populated memory zero, from the kernel's page tables:
+ * entries[k] is the /proc/self/pagemap entry (u64) of the region's page
+ * first_page + k, for n pages of page_size bytes.  A page neither present
+ * (bit 63) nor swapped (bit 62) reads as zeros in a private anonymous
+ * mapping (and only there: not in a shared or file mapping).  Chunks lying
+ * wholly inside the range with no such page get the hash of zeros;
+ * returns how many.  Sound on the source at switchover: it is the kernel's
+ * word, not the dirty tracker's.
+ */
+uint64_t mig_digest_skip_unpopulated(struct mig_digest *dg, uint64_t first_page, uint32_t page_size,
+				     const uint64_t *entries, uint64_t n);
+
+/*
  * Chunk i holds bytes whose mig_digest_chunk_hash() the caller has just
  * computed from the memory itself (never from what a peer claims).
  */

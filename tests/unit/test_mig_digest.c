@@ -136,6 +136,53 @@ static void test_declared_zero(void **state)
 	free(zeros);
 }
 
+/* pagemap entries: chunks with no present or swapped page are zeros, unread. */
+static void test_skip_unpopulated(void **state)
+{
+	const uint64_t P = 1ull << 63, S = 1ull << 62;
+	const uint64_t size = 9 * PAGE; /* 8 KiB chunks: 5, the last one page */
+	uint8_t *m = calloc(1, size), want[16], got[16];
+	uint64_t e[9] = {0, 0, P, 0, 0, S, 0, 0, 0};
+	struct mig_digest dg;
+
+	(void)state;
+	assert_non_null(m);
+	m[2 * PAGE + 5] = 1; /* the present page holds data */
+	m[5 * PAGE] = 2;     /* so does the swapped one */
+	one_pass(m, size, 2 * PAGE, want);
+	assert_int_equal(mig_digest_init(&dg, size, 2 * PAGE), 0);
+	/* Chunks 0, 3 and the short chunk 4 are skipped; 1 (present) and 2 (swapped) are not. */
+	assert_int_equal(mig_digest_skip_unpopulated(&dg, 0, PAGE, e, 9), 3);
+	assert_int_equal(dg.stale[0], 0);
+	assert_int_equal(dg.stale[1], 1);
+	assert_int_equal(dg.stale[2], 1);
+	assert_int_equal(dg.stale[3], 0);
+	assert_int_equal(dg.stale[4], 0);
+	assert_int_equal(mig_digest_refresh(&dg, m, 0, dg.nchunks), 4 * PAGE);
+	assert_int_equal(mig_digest_final(&dg, got), 0);
+	assert_memory_equal(got, want, 16);
+	mig_digest_free(&dg);
+
+	/*
+	 * Entries for pages 1..6 only (e[0] is page 1's): chunk 0 and chunk 3
+	 * are cut by the range and left alone, chunk 1 (pages 2, 3) has a
+	 * present page, chunk 2 (pages 4, 5) is skipped.
+	 */
+	assert_int_equal(mig_digest_init(&dg, size, 2 * PAGE), 0);
+	assert_int_equal(mig_digest_skip_unpopulated(&dg, 1, PAGE, e, 6), 1);
+	assert_int_equal(mig_digest_nstale(&dg), 4);
+	assert_int_equal(dg.stale[1], 1);
+	assert_int_equal(dg.stale[2], 0);
+	mig_digest_free(&dg);
+	/* Nonsense arguments do nothing. */
+	assert_int_equal(mig_digest_init(&dg, size, 2 * PAGE), 0);
+	assert_int_equal(mig_digest_skip_unpopulated(&dg, 0, 3 * PAGE, e, 9), 0);
+	assert_int_equal(mig_digest_skip_unpopulated(&dg, 0, PAGE, e, 0), 0);
+	assert_int_equal(mig_digest_nstale(&dg), dg.nchunks);
+	mig_digest_free(&dg);
+	free(m);
+}
+
 /* The digest covers the geometry: same bytes, other size or chunk, other digest. */
 static void test_geometry(void **state)
 {
@@ -208,9 +255,13 @@ static void test_known_answer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pieces_equal_one_pass), cmocka_unit_test(test_detects_changes),
-	    cmocka_unit_test(test_declared_zero),	  cmocka_unit_test(test_geometry),
-	    cmocka_unit_test(test_bad_arguments),	  cmocka_unit_test(test_known_answer),
+	    cmocka_unit_test(test_pieces_equal_one_pass),
+	    cmocka_unit_test(test_detects_changes),
+	    cmocka_unit_test(test_declared_zero),
+	    cmocka_unit_test(test_skip_unpopulated),
+	    cmocka_unit_test(test_geometry),
+	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_known_answer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
