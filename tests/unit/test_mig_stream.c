@@ -286,6 +286,33 @@ static void test_pieces_of_every_size(void **state)
 	tmig_free(&m);
 }
 
+/* A tiny migration with every record type, fed in pieces of every size up to its whole length. */
+static void test_pieces_of_every_size_tiny(void **state)
+{
+	struct tmig m = {.npages = 3, .rounds = 1, .run = 2, .sections = true, .seed = 31};
+	struct tstream ts = {0};
+	struct mig_error want = {0};
+	size_t k;
+
+	(void)state;
+	tmig_build(&m, &ts);
+	assert_int_equal(tdecode(ts.buf, ts.len, &want), MIG_OK);
+	{
+		struct trec r[32];
+		size_t n = ts_index(ts.buf, ts.len, r, 32), i;
+		unsigned int seen = 0;
+
+		for (i = 0; i < n; i++)
+			seen |= 1u << r[i].type;
+		assert_int_equal(seen, 0xfe); /* types 1 to 7 */
+	}
+	for (k = 1; k <= ts.len; k++)
+		same_result(&ts, k, k % 3 == 0, &want, m.src, 3 * PAGE);
+	print_message("  %zu-byte stream, every piece size\n", ts.len);
+	ts_free(&ts);
+	tmig_free(&m);
+}
+
 /*
  * A small stream by hand: round 0 sends pages 0-7 (one DATA record), the
  * final round sends pages [final_first, final_first + final_n), then the
@@ -796,6 +823,7 @@ int main(void)
 	    cmocka_unit_test(test_migration_with_tearing),
 	    cmocka_unit_test(test_each_record),
 	    cmocka_unit_test(test_pieces_of_every_size),
+	    cmocka_unit_test(test_pieces_of_every_size_tiny),
 	    cmocka_unit_test(test_torn_pages),
 	    cmocka_unit_test(test_dirty_destination),
 	    cmocka_unit_test(test_encoder_batches),
