@@ -75,6 +75,13 @@ struct qmp_dirty_limit {
 };
 
 /*
+ * A backend callback's answer meaning "under way": the callback has
+ * handed the work to another thread, which calls qmp_server_complete()
+ * when it is done.  Only callbacks documented as such may answer it.
+ */
+#define QMP_IN_PROGRESS 1
+
+/*
  * What the QMP commands call.  Every callback is optional: a NULL callback
  * makes its command(s) answer "The command X has been disabled for this
  * instance" and disappear from query-commands.
@@ -83,22 +90,33 @@ struct qmp_dirty_limit {
  * a negative errno on failure; on failure they may write a message for the
  * client into err (errlen is QMP_ERR_MAX), otherwise strerror() is used.
  * Arrays are filled up to max entries and the count is returned.
+ *
+ * To add a command: a callback here, a handler and one line in the table
+ * of qmp_commands.c (see docs/qmp.md, "Adding a command").
  */
 struct qmp_backend {
 	void *opaque; /* passed to every callback */
+	/* What query-name returns (--name); NULL: no name, query-name returns {}. */
+	const char *name;
 
 	/* query-status: "running", "paused", "shutdown", later "inmigrate", "postmigrate". */
 	const char *(*status)(void *opaque, bool *running);
-	/* stop, cont: the backend emits STOP / RESUME itself when the state changes. */
+	/*
+	 * stop: may answer QMP_IN_PROGRESS (stopping waits for every vCPU,
+	 * which the QMP thread must never do) and finish later with
+	 * qmp_server_complete().  The backend emits STOP itself, before it
+	 * completes, when the state changes.
+	 */
 	int (*stop)(void *opaque, char *err, size_t errlen);
+	/* cont: the backend emits RESUME itself when the state changes. */
 	int (*cont)(void *opaque, char *err, size_t errlen);
 	/*
-	 * quit: called after the reply was queued.  Ask the main thread to shut
-	 * down (emit SHUTDOWN {"guest": false, "reason": "host-qmp-quit"}, then
-	 * qmp_server_stop()); do not stop the server from inside this call.
+	 * quit: emit SHUTDOWN {"guest": false, "reason": "host-qmp-quit"}
+	 * (QEMU sends it before the reply), then ask the main thread to shut
+	 * down (it calls qmp_server_stop(); never from inside this call).
 	 */
 	void (*quit)(void *opaque);
-	/* query-cpus-fast */
+	/* query-cpus-fast, query-hotpluggable-cpus, the QOM paths of the vCPUs */
 	int (*cpus)(void *opaque, struct qmp_cpu_info *out, int max);
 	/*
 	 * calc-dirty-rate: start a measurement of calc_time_ms (already checked
@@ -135,13 +153,37 @@ struct qmp_backend {
 #define QMP_CALC_TIME_MAX_MS 60000
 
 /*
- * The longest input line (one command), newline included.  Our largest
- * command is well under 1 KiB; 64 KiB leaves room for hand-written and
- * generated JSON while bounding what one client can make us buffer.
- * A longer line gets an error reply and the connection is closed: after a
- * cut line there is no telling where the next command starts.
+ * The longest request (one JSON value) in bytes (QEMU: 64 MiB).  Our
+ * largest command is well under 1 KiB; 64 KiB leaves room for hand-written
+ * and generated JSON while bounding what one client can make us buffer.
+ * A longer request gets QEMU's "JSON token size limit exceeded" at once;
+ * the rest of it is skipped and the connection stays usable.
  */
-#define QMP_MAX_LINE (64 * 1024)
+#define QMP_MAX_REQUEST (64 * 1024)
+
+/*
+ * Requests of one client received and waiting for their turn (QEMU's
+ * QMP_REQ_QUEUE_LEN_MAX).  Commands run one at a time in arrival order;
+ * while one is under way (stop) the others wait here, and a client whose
+ * queue is full is not read until it drains.
+ */
+#define QMP_REQ_QUEUE_MAX 8
+
+/*
+ * A client must finish capabilities negotiation this long after it
+ * connects, or it is told so and disconnected: a client that connects and
+ * says nothing must not hold one of the QMP_MAX_CLIENTS places.  Every
+ * QEMU client negotiates within milliseconds.
+ */
+#define QMP_NEGOTIATE_TIMEOUT_MS 10000
+
+/*
+ * When every place is taken and another client connects, the client that
+ * has sent nothing for longest gives up its place, if it has been silent
+ * this long (and is not waiting for a reply).  A client that listens for
+ * events for hours keeps its place as long as nobody else needs it.
+ */
+#define QMP_IDLE_EVICT_MS 30000
 
 /*
  * Clients served at once.  A human, a test harness, a migration peer and a
@@ -156,7 +198,8 @@ struct qmp_backend {
  * under 48 KiB, so this holds several; a client that sends commands and reads
  * nothing fills it within a few hundred commands and is disconnected
  * instead of making us buffer without bound.  Worst case for the whole
- * server: QMP_MAX_CLIENTS * (QMP_MAX_LINE + QMP_OUTBUF_MAX) = 2.5 MiB.
+ * server: QMP_MAX_CLIENTS * (QMP_MAX_REQUEST + QMP_OUTBUF_MAX), 2.5 MiB, plus
+ * the queued requests.
  */
 #define QMP_OUTBUF_MAX (256 * 1024)
 
@@ -169,18 +212,36 @@ struct qmp_backend {
 
 struct qmp_server;
 
+/* Limits a test may shorten; 0 keeps the default. */
+struct qmp_server_opts {
+	int negotiate_timeout_ms; /* QMP_NEGOTIATE_TIMEOUT_MS */
+	int idle_evict_ms;	  /* QMP_IDLE_EVICT_MS */
+};
+
 /*
- * Start the server thread listening on spec:
- *   unix:PATH     a unix socket, created mode 0600.  A stale socket file
- *                 (nobody accepts on it) is replaced; a live one is an
- *                 error; any other kind of file at PATH is an error and is
- *                 left alone.  The file is removed by qmp_server_stop().
+ * Open spec and listen, without serving yet (clients wait in the backlog
+ * until qmp_server_run()):
+ *   unix:PATH     a unix socket, created mode 0600, guarded by the lock
+ *                 file PATH.lock (flock): while another vmm holds it, PATH
+ *                 is refused and left alone; a socket file left by a vmm
+ *                 that died is replaced; any other kind of file at PATH is
+ *                 an error and is left alone.  qmp_server_stop() removes
+ *                 both files.
  *   tcp:HOST:PORT a TCP socket (meant for loopback; there is no
  *                 authentication).  PORT 0 picks a free port, see
  *                 qmp_server_tcp_port().  HOST may be [IPv6].
  *   PATH          (containing a '/') same as unix:PATH.
- * be is copied.  Returns 0, or -errno with a message in err.
+ * be is copied (be->name too).  opts may be NULL.  Returns 0, or -errno
+ * with a message in err.
  */
+int qmp_server_open(const char *spec, const struct qmp_backend *be,
+		    const struct qmp_server_opts *opts, struct qmp_server **out, char *err,
+		    size_t errlen);
+
+/* Start serving (the QMP thread).  Returns 0 or -errno with a message. */
+int qmp_server_run(struct qmp_server *srv, char *err, size_t errlen);
+
+/* qmp_server_open() with default limits, then qmp_server_run(). */
 int qmp_server_start(const char *spec, const struct qmp_backend *be, struct qmp_server **out,
 		     char *err, size_t errlen);
 
@@ -194,9 +255,18 @@ int qmp_server_start(const char *spec, const struct qmp_backend *be, struct qmp_
 int qmp_server_emit_event(struct qmp_server *srv, const char *name, json_object *data);
 
 /*
+ * The command that a backend callback answered with QMP_IN_PROGRESS is
+ * done: r is 0 or a negative errno, err its message (NULL or empty:
+ * strerror()).  Any thread; events emitted before this call reach the
+ * clients before the reply, as in QEMU.
+ */
+void qmp_server_complete(struct qmp_server *srv, int r, const char *err);
+
+/*
  * Stop the thread: deliver queued events, give clients a moment
  * (QMP_STOP_FLUSH_MS) to read what is pending, close every connection,
- * remove the unix socket file, free srv.  NULL is fine.
+ * remove the unix socket and lock files, free srv.  Also after
+ * qmp_server_open() without qmp_server_run().  NULL is fine.
  */
 void qmp_server_stop(struct qmp_server *srv);
 

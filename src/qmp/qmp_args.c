@@ -103,15 +103,22 @@ static json_object *check_one(const struct qmp_arg *a, bool present, json_object
 			return NULL;
 		return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' is missing", a->name);
 	}
-	/* A JSON number with a fraction or exponent is a type error, as in QEMU. */
-	if (!type_matches(a->type, v))
+	/*
+	 * QEMU's visitor: anything but an integer in uint64 range (a string,
+	 * null, a fraction, 2^64 and up) "expects uint64".  It takes a
+	 * negative number and wraps it; we refuse it with the same words.
+	 */
+	if (a->type == QMP_ARG_UINT) {
+		if (!json_object_is_type(v, json_type_int) || int_is_negative(v))
+			return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' expects uint64",
+					     a->name);
+		return NULL;
+	}
+	/* For an int64, anything else (2^63 and up too) is of the wrong type. */
+	if (!type_matches(a->type, v) || (a->type == QMP_ARG_INT && int_above_int64(v)))
 		return qmp_error_new(QMP_ERROR_GENERIC,
 				     "Invalid parameter type for '%s', expected: %s", a->name,
 				     type_word(a->type));
-	if (a->type == QMP_ARG_INT && int_above_int64(v))
-		return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' expects int64", a->name);
-	if (a->type == QMP_ARG_UINT && int_is_negative(v))
-		return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' expects uint64", a->name);
 	if (a->type == QMP_ARG_ENUM && !enum_has(a->values, json_object_get_string(v)))
 		return qmp_error_new(QMP_ERROR_GENERIC, "Parameter '%s' does not accept value '%s'",
 				     a->name, json_object_get_string(v));

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * The QMP commands: argument specs and handlers.  Names, arguments and
- * results follow QEMU's schema (the qapi directory) unless docs/qmp.md marks a
- * command as ours.  Handlers translate JSON to backend calls and back.
+ * The QMP command table, and the commands about the protocol, the run
+ * state and the machine.  Names, arguments and results follow QEMU's
+ * schema (the qapi directory) unless docs/qmp.md marks a command as ours.
+ * Handlers translate JSON to backend calls and back; the dirty-rate
+ * commands are in qmp_cmd_dirty.c, QOM in qmp_cmd_qom.c, HMP in qmp_hmp.c.
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,61 +15,20 @@
 #include "qmp/qmp_args.h"
 #include "qmp/qmp_dispatch.h"
 
-/* QEMU's page size for the "page-size" member of query-dirty-rate. */
-#define QMP_PAGE_SIZE 4096
-
 /* QEMU's words for qmp_capabilities in command mode. */
 #define MSG_ALREADY_NEGOTIATED "Capabilities negotiation is already complete, command ignored"
 
-/* The only measurement mode we implement; also our default. */
-#define QMP_MODE_DIRTY_RING "dirty-ring"
-
-static void fail(struct qmp_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void fail(struct qmp_call *c, const char *fmt, ...)
-{
-	va_list ap;
-	char *desc;
-
-	va_start(ap, fmt);
-	if (vasprintf(&desc, fmt, ap) < 0)
-		desc = NULL;
-	va_end(ap);
-	c->error = qmp_error_new(QMP_ERROR_GENERIC, "%s", desc ? desc : "out of memory");
-	free(desc);
-}
-
-/* A failed backend call: its message, or strerror() if it left none. */
-static void fail_backend(struct qmp_call *c, int r, const char *err)
-{
-	if (err[0])
-		fail(c, "%s", err);
-	else
-		fail(c, "%s", strerror(r < 0 ? -r : EIO));
-}
+/* What query-uuid says without a UUID, as QEMU without -uuid. */
+#define QMP_NULL_UUID "00000000-0000-0000-0000-000000000000"
 
 static json_object *empty(void)
 {
 	return json_object_new_object();
 }
 
-/* Optional "cpu-index": -1 when absent; false (and c->error set) if out of range. */
-static bool cpu_index_arg(struct qmp_call *c, int *cpu)
-{
-	int64_t v = -1;
-
-	*cpu = -1;
-	if (!qmp_arg_int(c->args, "cpu-index", &v))
-		return true;
-	if (v < 0 || v > INT_MAX) {
-		fail(c, "incorrect cpu index specified");
-		return false;
-	}
-	*cpu = (int)v;
-	return true;
-}
-
 /* --- qmp_capabilities ---------------------------------------------------- */
+
+static const char *const capabilities[] = {"oob", NULL};
 
 static const struct qmp_arg caps_args[] = {
     {"enable", QMP_ARG_ARRAY, true, NULL},
@@ -78,22 +38,33 @@ static const struct qmp_arg caps_args[] = {
 static void cmd_qmp_capabilities(struct qmp_call *c)
 {
 	json_object *enable = qmp_arg_get(c->args, "enable");
-	size_t n = enable ? json_object_array_length(enable) : 0;
+	size_t i, n = enable ? json_object_array_length(enable) : 0;
+	bool oob = false;
 
 	if (c->session->negotiated) {
 		c->error = qmp_error_new(QMP_ERROR_NOT_FOUND, "%s", MSG_ALREADY_NEGOTIATED);
 		return;
 	}
-	/* We offer no capability (no "oob"), so any requested one is refused. */
-	if (n) {
-		json_object *cap = json_object_array_get_idx(enable, 0);
+	for (i = 0; i < n; i++) {
+		json_object *cap = json_object_array_get_idx(enable, i);
+		const char *s = json_object_get_string(cap);
+		size_t k;
 
-		if (!json_object_is_type(cap, json_type_string))
-			fail(c, "Invalid parameter type for 'enable[0]', expected: string");
-		else
-			fail(c, "Capability '%s' not available", json_object_get_string(cap));
-		return;
+		if (!json_object_is_type(cap, json_type_string)) {
+			qmp_call_fail(
+			    c, "Invalid parameter type for 'enable[%zu]', expected: string", i);
+			return;
+		}
+		for (k = 0; capabilities[k] && strcmp(capabilities[k], s); k++)
+			;
+		/* QEMU's visitor names a list element 'null' here. */
+		if (!capabilities[k]) {
+			qmp_call_fail(c, "Parameter 'null' does not accept value '%s'", s);
+			return;
+		}
+		oob = true;
 	}
+	c->session->oob = oob;
 	c->session->negotiated = true;
 	c->ret = empty();
 }
@@ -105,6 +76,7 @@ static bool have_status(const struct qmp_backend *be)
 	return be->status;
 }
 
+/* Member order as QEMU 7.2 sends it. */
 static void cmd_query_status(struct qmp_call *c)
 {
 	bool running = false;
@@ -114,25 +86,33 @@ static void cmd_query_status(struct qmp_call *c)
 	if (!c->ret)
 		return;
 	json_object_object_add(c->ret, "status", json_object_new_string(st ? st : "running"));
-	json_object_object_add(c->ret, "running", json_object_new_boolean(running));
 	json_object_object_add(c->ret, "singlestep", json_object_new_boolean(false));
+	json_object_object_add(c->ret, "running", json_object_new_boolean(running));
 }
 
-static bool have_stop(const struct qmp_backend *be)
+static void finish_void(struct qmp_call *c, int r, const char *err)
 {
-	return be->stop;
+	if (r < 0)
+		qmp_call_fail_backend(c, r, err);
+	else
+		c->ret = empty();
 }
 
-/* A backend call with no arguments whose success returns {}. */
+/* A backend call with no arguments whose success returns {}; it may go pending. */
 static void call_void(struct qmp_call *c, int (*fn)(void *, char *, size_t))
 {
 	char err[QMP_ERR_MAX] = "";
 	int r = fn(c->be->opaque, err, sizeof(err));
 
-	if (r < 0)
-		fail_backend(c, r, err);
+	if (r == QMP_IN_PROGRESS)
+		c->finish = finish_void;
 	else
-		c->ret = empty();
+		finish_void(c, r, err);
+}
+
+static bool have_stop(const struct qmp_backend *be)
+{
+	return be->stop;
 }
 
 static void cmd_stop(struct qmp_call *c)
@@ -155,14 +135,14 @@ static bool have_quit(const struct qmp_backend *be)
 	return be->quit;
 }
 
-/* The server calls be->quit() once this reply is on its way (see qmp_session). */
+/* The backend emits SHUTDOWN, which reaches the clients before this reply (as in QEMU 7.2). */
 static void cmd_quit(struct qmp_call *c)
 {
-	c->session->quit_requested = true;
+	c->be->quit(c->be->opaque);
 	c->ret = empty();
 }
 
-/* --- introspection --------------------------------------------------------- */
+/* --- about the protocol ------------------------------------------------------ */
 
 static void cmd_query_version(struct qmp_call *c)
 {
@@ -192,264 +172,174 @@ static void cmd_query_commands(struct qmp_call *c)
 	}
 }
 
+/* --- about the machine --------------------------------------------------------- */
+
+static void cmd_query_name(struct qmp_call *c)
+{
+	c->ret = json_object_new_object();
+	if (c->ret && c->be->name)
+		json_object_object_add(c->ret, "name", json_object_new_string(c->be->name));
+}
+
+static void cmd_query_uuid(struct qmp_call *c)
+{
+	c->ret = json_object_new_object();
+	if (c->ret)
+		json_object_object_add(c->ret, "UUID", json_object_new_string(QMP_NULL_UUID));
+}
+
+/* vmm runs on KVM only. */
+static void cmd_query_kvm(struct qmp_call *c)
+{
+	c->ret = json_object_new_object();
+	if (!c->ret)
+		return;
+	json_object_object_add(c->ret, "enabled", json_object_new_boolean(true));
+	json_object_object_add(c->ret, "present", json_object_new_boolean(true));
+}
+
+static void cmd_query_target(struct qmp_call *c)
+{
+	c->ret = json_object_new_object();
+	if (c->ret)
+		json_object_object_add(c->ret, "arch", json_object_new_string(QMP_TARGET));
+}
+
+/* One machine type, ours; QEMU's MachineInfo members. */
+static void cmd_query_machines(struct qmp_call *c)
+{
+	json_object *m = json_object_new_object();
+
+	c->ret = json_object_new_array();
+	if (!c->ret || !m) {
+		json_object_put(m);
+		return;
+	}
+	json_object_object_add(m, "name", json_object_new_string(QMP_MACHINE));
+	json_object_object_add(m, "is-default", json_object_new_boolean(true));
+	json_object_object_add(m, "cpu-max", json_object_new_int(QMP_MAX_VCPUS));
+	/* No vCPU can be added to a running vmm. */
+	json_object_object_add(m, "hotpluggable-cpus", json_object_new_boolean(false));
+	json_object_object_add(m, "numa-mem-supported", json_object_new_boolean(false));
+	json_object_object_add(m, "deprecated", json_object_new_boolean(false));
+	json_object_object_add(m, "default-cpu-type", json_object_new_string(QMP_CPU_TYPE));
+	json_object_array_add(c->ret, m);
+}
+
 static bool have_cpus(const struct qmp_backend *be)
 {
 	return be->cpus;
 }
 
-static void cmd_query_cpus_fast(struct qmp_call *c)
+/* The vCPUs, or NULL (with c->error set) and *n. */
+static struct qmp_cpu_info *get_cpus(struct qmp_call *c, int *n)
 {
 	struct qmp_cpu_info *cpus = calloc(QMP_MAX_VCPUS, sizeof(*cpus));
-	char path[64];
-	int i, n;
 
 	if (!cpus)
-		return;
-	n = c->be->cpus(c->be->opaque, cpus, QMP_MAX_VCPUS);
-	if (n < 0) {
-		fail(c, "%s", strerror(-n));
-		goto out;
+		return NULL;
+	*n = c->be->cpus(c->be->opaque, cpus, QMP_MAX_VCPUS);
+	if (*n < 0) {
+		qmp_call_fail(c, "%s", strerror(-*n));
+		free(cpus);
+		return NULL;
 	}
+	if (*n > QMP_MAX_VCPUS)
+		*n = QMP_MAX_VCPUS;
+	return cpus;
+}
+
+/* QEMU's CpuInstanceProperties of vCPU i: one socket of cores, as QEMU 7.2's -smp N. */
+static json_object *cpu_props(int i)
+{
+	json_object *p = json_object_new_object();
+
+	if (!p)
+		return NULL;
+	json_object_object_add(p, "core-id", json_object_new_int(i));
+	json_object_object_add(p, "thread-id", json_object_new_int(0));
+	json_object_object_add(p, "socket-id", json_object_new_int(0));
+	return p;
+}
+
+static json_object *qom_path(int i)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), QMP_CPU_QOM_PREFIX "%d]", i);
+	return json_object_new_string(path);
+}
+
+static void cmd_query_cpus_fast(struct qmp_call *c)
+{
+	struct qmp_cpu_info *cpus;
+	int i, n;
+
+	cpus = get_cpus(c, &n);
+	if (!cpus)
+		return;
 	c->ret = json_object_new_array();
-	for (i = 0; c->ret && i < n && i < QMP_MAX_VCPUS; i++) {
+	for (i = 0; c->ret && i < n; i++) {
 		json_object *o = json_object_new_object();
 
-		snprintf(path, sizeof(path), "/machine/unattached/device[%d]", cpus[i].cpu_index);
 		json_object_object_add(o, "cpu-index", json_object_new_int(cpus[i].cpu_index));
-		json_object_object_add(o, "qom-path", json_object_new_string(path));
+		json_object_object_add(o, "qom-path", qom_path(cpus[i].cpu_index));
 		json_object_object_add(o, "thread-id", json_object_new_int64(cpus[i].thread_id));
-		json_object_object_add(o, "target", json_object_new_string("x86_64"));
+		json_object_object_add(o, "props", cpu_props(cpus[i].cpu_index));
+		json_object_object_add(o, "target", json_object_new_string(QMP_TARGET));
 		json_object_array_add(c->ret, o);
 	}
-out:
 	free(cpus);
 }
 
-/* --- dirty-rate measurement -------------------------------------------------- */
+/* Every vCPU slot is taken (no hotplug); QEMU lists them last first. */
+static void cmd_query_hotpluggable_cpus(struct qmp_call *c)
+{
+	struct qmp_cpu_info *cpus;
+	int i, n;
 
-static const char *const time_units[] = {"second", "millisecond", NULL};
-static const char *const dirty_rate_modes[] = {"page-sampling", "dirty-ring", "dirty-bitmap", NULL};
+	cpus = get_cpus(c, &n);
+	if (!cpus)
+		return;
+	c->ret = json_object_new_array();
+	for (i = n - 1; c->ret && i >= 0; i--) {
+		json_object *o = json_object_new_object();
 
-static const struct qmp_arg calc_dirty_rate_args[] = {
-    {"calc-time", QMP_ARG_INT, false, NULL},
-    {"calc-time-unit", QMP_ARG_ENUM, true, time_units},
-    {"sample-pages", QMP_ARG_INT, true, NULL},
-    {"mode", QMP_ARG_ENUM, true, dirty_rate_modes},
-    {.name = NULL},
-};
+		json_object_object_add(o, "type", json_object_new_string(QMP_CPU_TYPE));
+		json_object_object_add(o, "vcpus-count", json_object_new_int(1));
+		json_object_object_add(o, "props", cpu_props(cpus[i].cpu_index));
+		json_object_object_add(o, "qom-path", qom_path(cpus[i].cpu_index));
+		json_object_array_add(c->ret, o);
+	}
+	free(cpus);
+}
+
+/* vmm has no I/O threads. */
+static void cmd_query_iothreads(struct qmp_call *c)
+{
+	c->ret = json_object_new_array();
+}
+
+/* --- the table ----------------------------------------------------------------------- */
 
 static bool have_calc_dirty_rate(const struct qmp_backend *be)
 {
 	return be->calc_dirty_rate;
 }
 
-static void cmd_calc_dirty_rate(struct qmp_call *c)
-{
-	const char *unit = "second", *mode = QMP_MODE_DIRTY_RING;
-	char err[QMP_ERR_MAX] = "";
-	int64_t t = 0, ms;
-	int r;
-
-	qmp_arg_int(c->args, "calc-time", &t);
-	qmp_arg_str(c->args, "calc-time-unit", &unit);
-	qmp_arg_str(c->args, "mode", &mode);
-	/* Compare before multiplying: a huge calc-time must not overflow into range. */
-	if (!strcmp(unit, "second"))
-		ms = (t >= 0 && t <= QMP_CALC_TIME_MAX_MS) ? t * 1000 : -1;
-	else
-		ms = t;
-	if (ms < QMP_CALC_TIME_MIN_MS || ms > QMP_CALC_TIME_MAX_MS) {
-		fail(c, "Calculation time is out of range [%dms, %dms].", QMP_CALC_TIME_MIN_MS,
-		     QMP_CALC_TIME_MAX_MS);
-		return;
-	}
-	if (strcmp(mode, QMP_MODE_DIRTY_RING)) {
-		fail(c, "mode %s is not supported, only %s is", mode, QMP_MODE_DIRTY_RING);
-		return;
-	}
-	/* QEMU refuses sample-pages outside page-sampling mode, which we lack. */
-	if (qmp_arg_get(c->args, "sample-pages")) {
-		fail(c, "sample-pages is used only in page-sampling mode");
-		return;
-	}
-	r = c->be->calc_dirty_rate(c->be->opaque, (uint64_t)ms, mode, err, sizeof(err));
-	if (r < 0)
-		fail_backend(c, r, err);
-	else
-		c->ret = empty();
-}
-
-static const struct qmp_arg query_dirty_rate_args[] = {
-    {"calc-time-unit", QMP_ARG_ENUM, true, time_units},
-    {.name = NULL},
-};
-
 static bool have_query_dirty_rate(const struct qmp_backend *be)
 {
 	return be->query_dirty_rate;
 }
-
-static const char *const status_names[] = {
-    [QMP_DIRTY_RATE_UNSTARTED] = "unstarted",
-    [QMP_DIRTY_RATE_MEASURING] = "measuring",
-    [QMP_DIRTY_RATE_MEASURED] = "measured",
-};
-
-static json_object *vcpu_rates(const struct qmp_dirty_rate *dr)
-{
-	json_object *a = json_object_new_array();
-	int i;
-
-	for (i = 0; a && i < dr->nr_vcpus && i < QMP_MAX_VCPUS; i++) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "id", json_object_new_int(dr->vcpu[i].id));
-		json_object_object_add(o, "dirty-rate",
-				       json_object_new_int64(dr->vcpu[i].dirty_rate));
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-/* Member order as QEMU's DirtyRateInfo. */
-static void cmd_query_dirty_rate(struct qmp_call *c)
-{
-	struct qmp_dirty_rate *dr = calloc(1, sizeof(*dr));
-	const char *unit = "second", *mode;
-	json_object *o;
-	int r;
-
-	if (!dr)
-		return;
-	qmp_arg_str(c->args, "calc-time-unit", &unit);
-	r = c->be->query_dirty_rate(c->be->opaque, dr);
-	if (r < 0 || (unsigned)dr->status > QMP_DIRTY_RATE_MEASURED) {
-		fail(c, "%s", strerror(r < 0 ? -r : EINVAL));
-		goto out;
-	}
-	mode = dr->mode ? dr->mode : QMP_MODE_DIRTY_RING;
-	c->ret = o = json_object_new_object();
-	if (!o)
-		goto out;
-	if (dr->status == QMP_DIRTY_RATE_MEASURED)
-		json_object_object_add(o, "dirty-rate", json_object_new_int64(dr->dirty_rate));
-	json_object_object_add(o, "status", json_object_new_string(status_names[dr->status]));
-	json_object_object_add(o, "start-time", json_object_new_int64(dr->start_time));
-	json_object_object_add(o, "calc-time",
-			       json_object_new_int64(strcmp(unit, "second")
-							 ? dr->calc_time_ms
-							 : dr->calc_time_ms / 1000));
-	json_object_object_add(o, "calc-time-unit", json_object_new_string(unit));
-	/* As QEMU: 0 says page sampling was not used. */
-	json_object_object_add(o, "sample-pages", json_object_new_int(0));
-	json_object_object_add(o, "mode", json_object_new_string(mode));
-	if (!strcmp(mode, QMP_MODE_DIRTY_RING))
-		json_object_object_add(o, "vcpu-dirty-rate", vcpu_rates(dr));
-	json_object_object_add(o, "page-size", json_object_new_int(QMP_PAGE_SIZE));
-out:
-	free(dr);
-}
-
-/* --- guest statistics (ours) ---------------------------------------------------- */
-
-static const struct qmp_arg guest_stats_args[] = {
-    {"reset-max-stall", QMP_ARG_BOOL, true, NULL},
-    {.name = NULL},
-};
 
 static bool have_guest_stats(const struct qmp_backend *be)
 {
 	return be->guest_stats;
 }
 
-static void cmd_x_query_guest_stats(struct qmp_call *c)
-{
-	struct qmp_guest_stats *st = calloc(QMP_MAX_VCPUS, sizeof(*st));
-	bool reset = false;
-	int i, n;
-
-	if (!st)
-		return;
-	qmp_arg_bool(c->args, "reset-max-stall", &reset);
-	n = c->be->guest_stats(c->be->opaque, st, QMP_MAX_VCPUS, reset);
-	if (n < 0) {
-		fail(c, "%s", strerror(-n));
-		goto out;
-	}
-	c->ret = json_object_new_array();
-	for (i = 0; c->ret && i < n && i < QMP_MAX_VCPUS; i++) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "cpu-index", json_object_new_int(st[i].cpu_index));
-		json_object_object_add(o, "pages-written",
-				       json_object_new_uint64(st[i].pages_written));
-		json_object_object_add(o, "bytes-read", json_object_new_uint64(st[i].bytes_read));
-		json_object_object_add(o, "passes", json_object_new_uint64(st[i].passes));
-		json_object_object_add(o, "errors", json_object_new_uint64(st[i].errors));
-		json_object_object_add(o, "max-stall-us",
-				       json_object_new_uint64(st[i].max_stall_us));
-		json_object_array_add(c->ret, o);
-	}
-out:
-	free(st);
-}
-
-/* --- dirty limit ------------------------------------------------------------------ */
-
-static const struct qmp_arg set_limit_args[] = {
-    {"cpu-index", QMP_ARG_INT, true, NULL},
-    {"dirty-rate", QMP_ARG_UINT, false, NULL},
-    {.name = NULL},
-};
-
-static const struct qmp_arg cancel_limit_args[] = {
-    {"cpu-index", QMP_ARG_INT, true, NULL},
-    {.name = NULL},
-};
-
 static bool have_limit(const struct qmp_backend *be)
 {
 	return be->set_dirty_limit && be->cancel_dirty_limit;
-}
-
-static void cancel_limit(struct qmp_call *c, int cpu)
-{
-	char err[QMP_ERR_MAX] = "";
-	int r = c->be->cancel_dirty_limit(c->be->opaque, cpu, err, sizeof(err));
-
-	if (r < 0)
-		fail_backend(c, r, err);
-	else
-		c->ret = empty();
-}
-
-static void cmd_set_vcpu_dirty_limit(struct qmp_call *c)
-{
-	char err[QMP_ERR_MAX] = "";
-	uint64_t rate = 0;
-	int cpu, r;
-
-	if (!cpu_index_arg(c, &cpu))
-		return;
-	qmp_arg_uint(c->args, "dirty-rate", &rate);
-	/* As QEMU: a limit of 0 cancels the limit. */
-	if (!rate) {
-		cancel_limit(c, cpu);
-		return;
-	}
-	r = c->be->set_dirty_limit(c->be->opaque, cpu, rate, err, sizeof(err));
-	if (r < 0)
-		fail_backend(c, r, err);
-	else
-		c->ret = empty();
-}
-
-static void cmd_cancel_vcpu_dirty_limit(struct qmp_call *c)
-{
-	int cpu;
-
-	if (cpu_index_arg(c, &cpu))
-		cancel_limit(c, cpu);
 }
 
 static bool have_query_limit(const struct qmp_backend *be)
@@ -457,49 +347,40 @@ static bool have_query_limit(const struct qmp_backend *be)
 	return be->query_dirty_limit;
 }
 
-static void cmd_query_vcpu_dirty_limit(struct qmp_call *c)
-{
-	struct qmp_dirty_limit *dl = calloc(QMP_MAX_VCPUS, sizeof(*dl));
-	int i, n;
-
-	if (!dl)
-		return;
-	n = c->be->query_dirty_limit(c->be->opaque, dl, QMP_MAX_VCPUS);
-	if (n < 0) {
-		fail(c, "%s", strerror(-n));
-		goto out;
-	}
-	c->ret = json_object_new_array();
-	for (i = 0; c->ret && i < n && i < QMP_MAX_VCPUS; i++) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "cpu-index", json_object_new_int(dl[i].cpu_index));
-		json_object_object_add(o, "limit-rate", json_object_new_uint64(dl[i].limit_rate));
-		json_object_object_add(o, "current-rate",
-				       json_object_new_uint64(dl[i].current_rate));
-		json_object_array_add(c->ret, o);
-	}
-out:
-	free(dl);
-}
-
-/* --- the table ---------------------------------------------------------------------- */
-
+/*
+ * Every command.  Adding one (migrate, query-migrate, ...) is a line here,
+ * a handler, and the backend callback it calls.  QMP_CMD_OOB marks those
+ * that may run out of band: they answer at once, without waiting.
+ */
 static const struct qmp_command commands[] = {
-    {"qmp_capabilities", caps_args, cmd_qmp_capabilities, NULL},
-    {"query-status", NULL, cmd_query_status, have_status},
-    {"stop", NULL, cmd_stop, have_stop},
-    {"cont", NULL, cmd_cont, have_cont},
-    {"quit", NULL, cmd_quit, have_quit},
-    {"query-version", NULL, cmd_query_version, NULL},
-    {"query-commands", NULL, cmd_query_commands, NULL},
-    {"query-cpus-fast", NULL, cmd_query_cpus_fast, have_cpus},
-    {"calc-dirty-rate", calc_dirty_rate_args, cmd_calc_dirty_rate, have_calc_dirty_rate},
-    {"query-dirty-rate", query_dirty_rate_args, cmd_query_dirty_rate, have_query_dirty_rate},
-    {"x-query-guest-stats", guest_stats_args, cmd_x_query_guest_stats, have_guest_stats},
-    {"set-vcpu-dirty-limit", set_limit_args, cmd_set_vcpu_dirty_limit, have_limit},
-    {"cancel-vcpu-dirty-limit", cancel_limit_args, cmd_cancel_vcpu_dirty_limit, have_limit},
-    {"query-vcpu-dirty-limit", NULL, cmd_query_vcpu_dirty_limit, have_query_limit},
+    {"qmp_capabilities", caps_args, cmd_qmp_capabilities, NULL, 0},
+    {"query-status", NULL, cmd_query_status, have_status, QMP_CMD_OOB},
+    {"stop", NULL, cmd_stop, have_stop, 0},
+    {"cont", NULL, cmd_cont, have_cont, 0},
+    {"quit", NULL, cmd_quit, have_quit, 0},
+    {"query-version", NULL, cmd_query_version, NULL, 0},
+    {"query-commands", NULL, cmd_query_commands, NULL, 0},
+    {"query-name", NULL, cmd_query_name, NULL, 0},
+    {"query-uuid", NULL, cmd_query_uuid, NULL, 0},
+    {"query-kvm", NULL, cmd_query_kvm, NULL, 0},
+    {"query-target", NULL, cmd_query_target, NULL, 0},
+    {"query-machines", NULL, cmd_query_machines, NULL, 0},
+    {"query-cpus-fast", NULL, cmd_query_cpus_fast, have_cpus, 0},
+    {"query-hotpluggable-cpus", NULL, cmd_query_hotpluggable_cpus, have_cpus, 0},
+    {"query-iothreads", NULL, cmd_query_iothreads, NULL, 0},
+    {"qom-list", qmp_qom_list_args, qmp_cmd_qom_list, have_cpus, 0},
+    {"qom-get", qmp_qom_get_args, qmp_cmd_qom_get, have_cpus, 0},
+    {"human-monitor-command", qmp_hmp_args, qmp_cmd_human_monitor_command, NULL, 0},
+    {"calc-dirty-rate", qmp_calc_dirty_rate_args, qmp_cmd_calc_dirty_rate, have_calc_dirty_rate, 0},
+    {"query-dirty-rate", qmp_query_dirty_rate_args, qmp_cmd_query_dirty_rate, have_query_dirty_rate,
+     QMP_CMD_OOB},
+    {"x-query-guest-stats", qmp_guest_stats_args, qmp_cmd_x_query_guest_stats, have_guest_stats,
+     QMP_CMD_OOB},
+    {"set-vcpu-dirty-limit", qmp_set_limit_args, qmp_cmd_set_vcpu_dirty_limit, have_limit,
+     QMP_CMD_OOB},
+    {"cancel-vcpu-dirty-limit", qmp_cancel_limit_args, qmp_cmd_cancel_vcpu_dirty_limit, have_limit,
+     QMP_CMD_OOB},
+    {"query-vcpu-dirty-limit", NULL, qmp_cmd_query_vcpu_dirty_limit, have_query_limit, QMP_CMD_OOB},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

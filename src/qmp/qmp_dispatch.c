@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * QMP request handling: parse a line, check the envelope as QEMU does
+ * QMP request handling: check the envelope as QEMU does
  * (qapi/qmp-dispatch.c), enforce capabilities negotiation, look the
- * command up, check its arguments, run it, wrap the result with the id.
+ * command up, check its arguments, run it, wrap the result with the id;
+ * or, for a command under way, wrap it when it is done.
  */
 #include "qmp/qmp_dispatch.h"
 
@@ -28,10 +29,12 @@ void qmp_version(int *major, int *minor, int *micro)
 		*major = 0;
 }
 
+/* Member order as QEMU 7.2 sends it. */
 json_object *qmp_greeting(void)
 {
 	json_object *ver = json_object_new_object(), *qemu = json_object_new_object();
 	json_object *qmp = json_object_new_object(), *g = json_object_new_object();
+	json_object *caps = json_object_new_array();
 	int major, minor, micro;
 
 	qmp_version(&major, &minor, &micro);
@@ -41,7 +44,9 @@ json_object *qmp_greeting(void)
 	json_object_object_add(ver, "qemu", qemu);
 	json_object_object_add(ver, "package", json_object_new_string("vmm " QMP_VMM_VERSION));
 	json_object_object_add(qmp, "version", ver);
-	json_object_object_add(qmp, "capabilities", json_object_new_array());
+	/* As QEMU offers it on a socket: out-of-band execution. */
+	json_object_array_add(caps, json_object_new_string("oob"));
+	json_object_object_add(qmp, "capabilities", caps);
 	json_object_object_add(g, "QMP", qmp);
 	return g;
 }
@@ -56,32 +61,14 @@ json_object *qmp_event_new(const char *name, json_object *data, const struct tim
 		json_object_put(data);
 		return NULL;
 	}
-	json_object_object_add(ev, "event", json_object_new_string(name));
-	if (data)
-		json_object_object_add(ev, "data", data);
+	/* QEMU 7.2's member order. */
 	json_object_object_add(t, "seconds", json_object_new_int64(ts->tv_sec));
 	json_object_object_add(t, "microseconds", json_object_new_int64(ts->tv_nsec / 1000));
 	json_object_object_add(ev, "timestamp", t);
+	json_object_object_add(ev, "event", json_object_new_string(name));
+	if (data)
+		json_object_object_add(ev, "data", data);
 	return ev;
-}
-
-char *qmp_to_line(json_object *obj, size_t *len)
-{
-	const char *s;
-	size_t n;
-	char *line;
-
-	s = json_object_to_json_string_length(
-	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	if (!s)
-		return NULL;
-	line = malloc(n + 3);
-	if (!line)
-		return NULL;
-	memcpy(line, s, n);
-	memcpy(line + n, "\r\n", 3);
-	*len = n + 2;
-	return line;
 }
 
 /* {"error": err}; err is consumed. */
@@ -117,21 +104,59 @@ json_object *qmp_error_reply_new(const char *klass, const char *fmt, ...)
 	return r;
 }
 
-/*
- * The envelope: "execute" (a string), "arguments" (an object), "id"
- * (anything); nothing else.  Returns NULL if fine, else the error.
- */
-static json_object *check_envelope(json_object *req)
+void qmp_call_fail(struct qmp_call *c, const char *fmt, ...)
 {
-	bool has_exec = false;
+	va_list ap;
+	char *desc;
+
+	va_start(ap, fmt);
+	if (vasprintf(&desc, fmt, ap) < 0)
+		desc = NULL;
+	va_end(ap);
+	json_object_put(c->error);
+	c->error = qmp_error_new(QMP_ERROR_GENERIC, "%s", desc ? desc : "out of memory");
+	free(desc);
+}
+
+void qmp_call_fail_backend(struct qmp_call *c, int r, const char *err)
+{
+	if (err && err[0])
+		qmp_call_fail(c, "%s", err);
+	else
+		qmp_call_fail(c, "%s", strerror(r < 0 ? -r : EIO));
+}
+
+bool qmp_request_is_oob(json_object *req)
+{
+	json_object *v;
+
+	return json_object_is_type(req, json_type_object) &&
+	       json_object_object_get_ex(req, "exec-oob", &v) &&
+	       !json_object_object_get_ex(req, "execute", &v);
+}
+
+/*
+ * The envelope: "execute" (or, with oob enabled, "exec-oob"), a string;
+ * "arguments", an object; "id", anything; nothing else.  Returns NULL if
+ * fine (with the command's name in *name), else the error.
+ */
+static json_object *check_envelope(json_object *req, bool allow_oob, const char **name, bool *oob)
+{
+	const char *exec_key = NULL;
 
 	json_object_object_foreach(req, key, val)
 	{
-		if (!strcmp(key, "execute")) {
+		if (!strcmp(key, "execute") || (allow_oob && !strcmp(key, "exec-oob"))) {
 			if (!json_object_is_type(val, json_type_string))
 				return qmp_error_new(QMP_ERROR_GENERIC,
-						     "QMP input member 'execute' must be a string");
-			has_exec = true;
+						     "QMP input member '%s' must be a string", key);
+			if (exec_key)
+				return qmp_error_new(QMP_ERROR_GENERIC,
+						     "QMP input member '%s' clashes with '%s'", key,
+						     exec_key);
+			exec_key = key;
+			*name = json_object_get_string(val);
+			*oob = !strcmp(key, "exec-oob");
 		} else if (!strcmp(key, "arguments")) {
 			if (!json_object_is_type(val, json_type_object))
 				return qmp_error_new(
@@ -142,23 +167,45 @@ static json_object *check_envelope(json_object *req)
 					     "QMP input member '%s' is unexpected", key);
 		}
 	}
-	if (!has_exec)
+	if (!exec_key)
 		return qmp_error_new(QMP_ERROR_GENERIC, "QMP input lacks member 'execute'");
 	return NULL;
 }
 
-/* Runs the request; returns the reply without its id. */
-static json_object *run(const struct qmp_backend *be, struct qmp_session *s, json_object *req)
+/* {"return": c->ret} or {"error": c->error}; consumes them. */
+static json_object *call_reply(struct qmp_call *c)
+{
+	json_object *reply;
+
+	if (c->error) {
+		json_object_put(c->ret);
+		return error_reply(c->error);
+	}
+	/* A command that ran out of memory building its result. */
+	if (!c->ret)
+		return error_reply(qmp_error_new(QMP_ERROR_GENERIC, "out of memory"));
+	reply = json_object_new_object();
+	if (!reply) {
+		json_object_put(c->ret);
+		return NULL;
+	}
+	json_object_object_add(reply, "return", c->ret);
+	return reply;
+}
+
+/* Runs the request; returns the reply without its id (NULL: pending or no memory). */
+static json_object *run(const struct qmp_backend *be, struct qmp_session *s, json_object *req,
+			struct qmp_pending *pend)
 {
 	struct qmp_call c = {.be = be, .session = s};
 	const struct qmp_command *cmd;
-	const char *name;
-	json_object *err, *reply;
+	const char *name = NULL;
+	json_object *err;
+	bool oob = false;
 
-	err = check_envelope(req);
+	err = check_envelope(req, s->oob, &name, &oob);
 	if (err)
 		return error_reply(err);
-	name = json_object_get_string(qmp_arg_get(req, "execute"));
 	cmd = qmp_command_find(name);
 	/* QEMU's wording: in negotiation mode only qmp_capabilities exists. */
 	if (!s->negotiated && (!cmd || strcmp(cmd->name, "qmp_capabilities")))
@@ -167,94 +214,71 @@ static json_object *run(const struct qmp_backend *be, struct qmp_session *s, jso
 		return qmp_error_reply_new(QMP_ERROR_NOT_FOUND, "The command %s has not been found",
 					   name);
 	if (!qmp_command_available(cmd, be))
-		return qmp_error_reply_new(
-		    QMP_ERROR_GENERIC, "The command %s has been disabled for this instance", name);
+		return qmp_error_reply_new(QMP_ERROR_NOT_FOUND,
+					   "The command %s has been disabled for this instance",
+					   name);
+	if (oob && !(cmd->flags & QMP_CMD_OOB))
+		return qmp_error_reply_new(QMP_ERROR_GENERIC, "The command %s does not support OOB",
+					   name);
 	c.args = qmp_arg_get(req, "arguments");
 	err = qmp_args_check(cmd->args, c.args);
 	if (err)
 		return error_reply(err);
 	cmd->run(&c);
-	if (c.error) {
+	if (c.finish) {
+		/* Out of band, nothing may wait: only in-band commands go pending. */
+		if (oob) {
+			c.finish(&c, -EINVAL,
+				 "internal error: an out-of-band command went pending");
+			return call_reply(&c);
+		}
 		json_object_put(c.ret);
-		return error_reply(c.error);
-	}
-	/* A command that ran out of memory building its result. */
-	if (!c.ret)
-		return error_reply(qmp_error_new(QMP_ERROR_GENERIC, "out of memory"));
-	reply = json_object_new_object();
-	if (!reply) {
-		json_object_put(c.ret);
+		json_object_put(c.error);
+		pend->active = true;
+		pend->finish = c.finish;
 		return NULL;
 	}
-	json_object_object_add(reply, "return", c.ret);
-	return reply;
+	return call_reply(&c);
 }
 
-json_object *qmp_dispatch(const struct qmp_backend *be, struct qmp_session *s, json_object *req)
+json_object *qmp_dispatch(const struct qmp_backend *be, struct qmp_session *s, json_object *req,
+			  struct qmp_pending *pend)
 {
-	json_object *reply, *id;
+	json_object *reply, *id = NULL;
+	bool has_id;
 
+	memset(pend, 0, sizeof(*pend));
 	if (!json_object_is_type(req, json_type_object))
 		return qmp_error_reply_new(QMP_ERROR_GENERIC, "QMP input must be a JSON object");
-	reply = run(be, s, req);
+	has_id = json_object_object_get_ex(req, "id", &id);
+	reply = run(be, s, req, pend);
+	if (pend->active) {
+		pend->has_id = has_id;
+		pend->id = json_object_get(id);
+		return NULL;
+	}
 	/* QEMU echoes the id of any object request, errors included (null too). */
-	if (reply && json_object_object_get_ex(req, "id", &id))
+	if (reply && has_id)
 		json_object_object_add(reply, "id", json_object_get(id));
 	return reply;
 }
 
-static bool all_space(const char *p, size_t n)
+json_object *qmp_dispatch_finish(const struct qmp_backend *be, struct qmp_pending *pend, int r,
+				 const char *err)
 {
-	for (; n; p++, n--)
-		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-			return false;
-	return true;
+	struct qmp_call c = {.be = be};
+	json_object *reply;
+
+	pend->finish(&c, r, err);
+	reply = call_reply(&c);
+	if (reply && pend->has_id)
+		json_object_object_add(reply, "id", json_object_get(pend->id));
+	qmp_pending_drop(pend);
+	return reply;
 }
 
-static json_object *parse_error(const char *what)
+void qmp_pending_drop(struct qmp_pending *pend)
 {
-	return error_reply(qmp_error_new(QMP_ERROR_GENERIC, "JSON parse error, %s", what));
-}
-
-int qmp_dispatch_line(const struct qmp_backend *be, struct qmp_session *s, const char *line,
-		      size_t len, json_object **reply)
-{
-	enum json_tokener_error jerr;
-	struct json_tokener *tok;
-	json_object *req;
-	size_t end;
-
-	*reply = NULL;
-	if (all_space(line, len))
-		return 0;
-	/* json-c would stop at a NUL and take what precedes it for the whole input. */
-	if (memchr(line, '\0', len)) {
-		*reply = parse_error("NUL byte in input");
-		goto out;
-	}
-	tok = json_tokener_new_ex(QMP_JSON_MAX_DEPTH);
-	if (!tok)
-		return -ENOMEM;
-	/* Invalid UTF-8 is a parse error, as in QEMU: we would echo it back raw. */
-	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-	req = json_tokener_parse_ex(tok, line, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	/* A bare number or keyword waits for a delimiter: the end of the line is one. */
-	if (jerr == json_tokener_continue) {
-		req = json_tokener_parse_ex(tok, "", 1);
-		jerr = json_tokener_get_error(tok);
-		end = len;
-	}
-	json_tokener_free(tok);
-	if (jerr != json_tokener_success) {
-		*reply = parse_error(json_tokener_error_desc(jerr));
-	} else if (!all_space(line + end, len - end)) {
-		*reply = parse_error("one JSON value per line expected, found more after it");
-	} else {
-		*reply = qmp_dispatch(be, s, req);
-	}
-	json_object_put(req);
-out:
-	return *reply ? 0 : -ENOMEM;
+	json_object_put(pend->id);
+	memset(pend, 0, sizeof(*pend));
 }

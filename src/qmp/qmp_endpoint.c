@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,15 @@
 
 /* The socket file is for its owner only: the socket controls the VM. */
 #define QMP_SOCKET_MODE 0600
+
+/* PATH.lock, beside the socket, says who owns PATH (see take_lock()). */
+#define QMP_LOCK_SUFFIX ".lock"
+
+/*
+ * Attempts at taking a lock file that its owner keeps removing and
+ * re-creating under us; a handful means something is wrong.
+ */
+#define QMP_LOCK_TRIES 5
 
 int qmp_endpoint_parse(const char *spec, struct qmp_endpoint *ep, char *err, size_t errlen)
 {
@@ -110,26 +120,100 @@ static int unix_alive(const struct qmp_endpoint *ep)
 	return r;
 }
 
-/* Clear the way for bind(): remove a stale socket, refuse anything else. */
-static int unix_prepare(const struct qmp_endpoint *ep, char *err, size_t errlen)
+/* Anything at PATH but a socket (a directory, a file) is not ours to touch. */
+static int check_not_other(const struct qmp_endpoint *ep, struct stat *st, bool *exists, char *err,
+			   size_t errlen)
 {
-	struct stat st;
 	int r;
 
-	if (lstat(ep->path, &st) < 0) {
+	*exists = false;
+	if (lstat(ep->path, st) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", ep->path, strerror(-r));
 		return r;
 	}
-	if (!S_ISSOCK(st.st_mode)) {
+	*exists = true;
+	if (!S_ISSOCK(st->st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket; not touching it", ep->path);
 		return -EEXIST;
 	}
+	return 0;
+}
+
+/*
+ * Take PATH.lock (created if need be) with flock(): the holder owns PATH.
+ * A lock file removed and re-created by its last owner between our open()
+ * and our flock() is not the one at PATH any more: try again.
+ */
+static int take_lock(const struct qmp_endpoint *ep, int *lock_fd, char *err, size_t errlen)
+{
+	char lock[sizeof(ep->path) + sizeof(QMP_LOCK_SUFFIX)];
+	struct stat a, b;
+	int fd, r, tries;
+
+	snprintf(lock, sizeof(lock), "%s" QMP_LOCK_SUFFIX, ep->path);
+	for (tries = 0; tries < QMP_LOCK_TRIES; tries++) {
+		fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, QMP_SOCKET_MODE);
+		if (fd < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot create the lock file %s: %s", lock,
+				 strerror(-r));
+			return r;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			r = -errno;
+			close(fd);
+			if (r == -EWOULDBLOCK) {
+				snprintf(err, errlen,
+					 "another vmm is listening on %s (%s is locked)", ep->path,
+					 lock);
+				return -EADDRINUSE;
+			}
+			snprintf(err, errlen, "%s: %s", lock, strerror(-r));
+			return r;
+		}
+		if (fstat(fd, &a) == 0 && stat(lock, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino) {
+			*lock_fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	snprintf(err, errlen, "%s keeps changing; is another vmm starting and stopping?", lock);
+	return -EAGAIN;
+}
+
+static void drop_lock(const struct qmp_endpoint *ep, int lock_fd)
+{
+	char lock[sizeof(ep->path) + sizeof(QMP_LOCK_SUFFIX)];
+
+	if (lock_fd < 0)
+		return;
+	snprintf(lock, sizeof(lock), "%s" QMP_LOCK_SUFFIX, ep->path);
+	/* Still locked while we unlink: whoever opened it meanwhile sees it is gone and retries. */
+	unlink(lock);
+	close(lock_fd);
+}
+
+/*
+ * Clear the way for bind() once we hold the lock: a socket file left at
+ * PATH is a dead vmm's (a live one holds the lock), unless some program
+ * that knows nothing of the lock listens on it.
+ */
+static int unix_prepare(const struct qmp_endpoint *ep, char *err, size_t errlen)
+{
+	struct stat st;
+	bool exists;
+	int r;
+
+	r = check_not_other(ep, &st, &exists, err, errlen);
+	if (r < 0 || !exists)
+		return r;
 	r = unix_alive(ep);
 	if (r > 0) {
-		snprintf(err, errlen, "another vmm is listening on %s", ep->path);
+		snprintf(err, errlen, "another program is listening on %s", ep->path);
 		return -EADDRINUSE;
 	}
 	if (r < 0) {
@@ -145,16 +229,24 @@ static int unix_prepare(const struct qmp_endpoint *ep, char *err, size_t errlen)
 	return 0;
 }
 
-static int unix_listen(const struct qmp_endpoint *ep, int *out, dev_t *dev, ino_t *ino, char *err,
-		       size_t errlen)
+static int unix_listen(const struct qmp_endpoint *ep, int *out, int *lock_fd, dev_t *dev,
+		       ino_t *ino, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	struct stat st;
+	bool exists;
 	int fd, r;
 
-	r = unix_prepare(ep, err, errlen);
+	/* A directory or a file at PATH is refused before anything is created beside it. */
+	r = check_not_other(ep, &st, &exists, err, errlen);
 	if (r < 0)
 		return r;
+	r = take_lock(ep, lock_fd, err, errlen);
+	if (r < 0)
+		return r;
+	r = unix_prepare(ep, err, errlen);
+	if (r < 0)
+		goto fail_lock;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		goto fail_errno;
@@ -194,6 +286,9 @@ fail_errno:
 	r = -errno;
 fail:
 	snprintf(err, errlen, "%s: %s", ep->path, strerror(-r));
+fail_lock:
+	drop_lock(ep, *lock_fd);
+	*lock_fd = -1;
 	return r;
 }
 
@@ -253,14 +348,32 @@ static int tcp_listen(const struct qmp_endpoint *ep, int *out, char *err, size_t
 	return 0;
 }
 
-int qmp_endpoint_listen(const struct qmp_endpoint *ep, int *fd, dev_t *dev, ino_t *ino, char *err,
+int qmp_endpoint_listen(const struct qmp_endpoint *ep, struct qmp_listener *l, char *err,
 			size_t errlen)
 {
-	*dev = 0;
-	*ino = 0;
+	l->fd = l->lock_fd = -1;
+	l->dev = 0;
+	l->ino = 0;
 	if (ep->kind == QMP_ENDPOINT_UNIX)
-		return unix_listen(ep, fd, dev, ino, err, errlen);
-	return tcp_listen(ep, fd, err, errlen);
+		return unix_listen(ep, &l->fd, &l->lock_fd, &l->dev, &l->ino, err, errlen);
+	return tcp_listen(ep, &l->fd, err, errlen);
+}
+
+void qmp_endpoint_unlisten(const struct qmp_endpoint *ep, struct qmp_listener *l)
+{
+	struct stat st;
+
+	if (l->fd < 0)
+		return;
+	close(l->fd);
+	l->fd = -1;
+	if (ep->kind != QMP_ENDPOINT_UNIX)
+		return;
+	/* Only the file we created: another one may be there by now. */
+	if (lstat(ep->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+		unlink(ep->path);
+	drop_lock(ep, l->lock_fd);
+	l->lock_fd = -1;
 }
 
 /* connect() with a time limit; fd is left blocking. */

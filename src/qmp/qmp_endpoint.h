@@ -30,15 +30,25 @@ struct qmp_endpoint {
 /* Parse spec; returns 0 or -EINVAL / -ENAMETOOLONG with a message in err. */
 int qmp_endpoint_parse(const char *spec, struct qmp_endpoint *ep, char *err, size_t errlen);
 
+/* A listening socket and, for a unix one, what guards its file. */
+struct qmp_listener {
+	int fd;	     /* listening, non-blocking, close-on-exec */
+	int lock_fd; /* PATH.lock, flock()ed; -1 for TCP */
+	dev_t dev;   /* the socket file we created, so that we remove that file and no other */
+	ino_t ino;
+};
+
 /*
- * A listening, non-blocking, close-on-exec socket in *fd.  For a unix
- * socket: mode 0600; a stale socket file is replaced; a live one
- * (-EADDRINUSE) or a file of another kind (-EEXIST) is an error.  *dev and
- * *ino identify the socket file we created (so that shutdown removes that
- * file and no other); they are 0 for TCP.
+ * Listen on ep.  For a unix socket: a file of another kind at PATH is
+ * refused (-EEXIST) before anything is created; then PATH.lock is locked
+ * (-EADDRINUSE if another vmm holds it); then a socket file left at PATH
+ * by a dead vmm is replaced; the new one has mode 0600.
  */
-int qmp_endpoint_listen(const struct qmp_endpoint *ep, int *fd, dev_t *dev, ino_t *ino, char *err,
+int qmp_endpoint_listen(const struct qmp_endpoint *ep, struct qmp_listener *l, char *err,
 			size_t errlen);
+
+/* Close the socket; remove the socket file (if still ours) and the lock file. */
+void qmp_endpoint_unlisten(const struct qmp_endpoint *ep, struct qmp_listener *l);
 
 /*
  * A connected, blocking, close-on-exec socket in *fd, waiting at most

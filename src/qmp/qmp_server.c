@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * The QMP server: one thread, one poll() loop over a wake-up eventfd, the
- * listening socket and up to QMP_MAX_CLIENTS clients.  Only this thread
- * touches the clients; other threads reach it through the event queue
- * (under a mutex) and the eventfd.  Sockets are non-blocking: a slow or
- * hostile client can cost us at most its bounded buffers, never a wait.
+ * listening socket and up to QMP_MAX_CLIENTS connections.  Only this thread
+ * touches the connections; other threads reach it through the event queue
+ * and the completion slot (under a mutex) and the eventfd.
+ *
+ * As in QEMU, commands run one at a time in arrival order (round robin
+ * between clients); a command whose backend answers QMP_IN_PROGRESS (stop)
+ * holds the others back until qmp_server_complete(), while this thread
+ * goes on reading, answering out-of-band requests, delivering events and
+ * accepting clients.  Nothing here ever waits for a client, a vCPU or the
+ * guest: sockets are non-blocking and the backend's slow work runs on the
+ * backend's own thread.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,16 +22,15 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "qmp/qmp.h"
 #include "qmp/qmp_args.h"
+#include "qmp/qmp_conn.h"
 #include "qmp/qmp_dispatch.h"
 #include "qmp/qmp_endpoint.h"
-#include "qmp/qmp_framing.h"
 
 /*
  * On shutdown, how long clients get to read what is still queued for them
@@ -46,15 +52,6 @@
 #define POLL_LISTEN	  1
 #define POLL_FIRST_CLIENT 2
 
-struct qmp_client {
-	int fd; /* -1: free slot */
-	struct qmp_session session;
-	struct qmp_linebuf in;
-	struct qmp_outbuf out;
-	bool closing; /* read nothing more; close once out is sent */
-	int pollidx;  /* index in this round's poll set, or -1 */
-};
-
 /* An event, serialised by the emitting thread, waiting for the QMP thread. */
 struct qmp_event_msg {
 	struct qmp_event_msg *next;
@@ -64,23 +61,42 @@ struct qmp_event_msg {
 
 struct qmp_server {
 	struct qmp_backend be;
+	char *name; /* our copy of be.name */
 	struct qmp_endpoint ep;
-	int listen_fd;
+	struct qmp_listener lis;
 	int wake_fd;
-	dev_t sock_dev; /* the unix socket file we created */
-	ino_t sock_ino;
 	int tcp_port;
+	int negotiate_ms, idle_ms;
 	pthread_t thread;
+	bool running;
 	bool accept_paused;
-	struct timespec accept_retry; /* CLOCK_MONOTONIC */
-	struct qmp_client clients[QMP_MAX_CLIENTS];
+	uint64_t accept_retry_ms;
+	unsigned next_gen;
+	int rr; /* round robin: the client whose request runs next, if it has one */
+	struct qmp_conn clients[QMP_MAX_CLIENTS];
+
+	/* The in-band command under way, and whose it is (slot and generation). */
+	struct qmp_pending pending;
+	int pending_slot;
+	unsigned pending_gen;
 
 	pthread_mutex_t lock; /* protects what follows */
 	struct qmp_event_msg *ev_head, **ev_tail;
 	unsigned int ev_count;
 	uint64_t ev_dropped;
 	bool stopping;
+	bool completed; /* qmp_server_complete() was called */
+	int completed_r;
+	char completed_err[QMP_ERR_MAX];
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void wake(struct qmp_server *srv)
 {
@@ -91,67 +107,10 @@ static void wake(struct qmp_server *srv)
 		perror("qmp: eventfd write");
 }
 
-/* --- clients ----------------------------------------------------------- */
-
-static void client_close(struct qmp_client *c)
+static bool owns_pending(const struct qmp_server *srv, int slot)
 {
-	if (c->fd < 0)
-		return;
-	close(c->fd);
-	c->fd = -1;
-	qmp_linebuf_free(&c->in);
-	qmp_outbuf_free(&c->out);
-}
-
-/* Send what is queued, as far as the socket takes it. */
-static void client_flush(struct qmp_client *c)
-{
-	const char *p;
-	ssize_t n;
-	size_t len;
-
-	while (c->fd >= 0 && !qmp_outbuf_empty(&c->out)) {
-		p = qmp_outbuf_data(&c->out, &len);
-		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
-			/* Gone (EPIPE, ECONNRESET): nothing left to tell it. */
-			client_close(c);
-			return;
-		}
-		qmp_outbuf_consume(&c->out, n);
-	}
-}
-
-/*
- * Queue a line for c.  A client whose buffer is full is not reading its
- * replies: disconnect it rather than buffer without bound.
- */
-static void client_queue_line(struct qmp_client *c, const char *line, size_t len)
-{
-	if (c->fd < 0)
-		return;
-	if (qmp_outbuf_append(&c->out, line, len) < 0)
-		client_close(c);
-}
-
-/* Queue obj (consumed) for c. */
-static void client_queue(struct qmp_client *c, json_object *obj)
-{
-	size_t len;
-	char *line;
-
-	line = obj ? qmp_to_line(obj, &len) : NULL;
-	json_object_put(obj);
-	if (!line) {
-		client_close(c);
-		return;
-	}
-	client_queue_line(c, line, len);
-	free(line);
+	return srv->pending.active && srv->pending_slot == slot &&
+	       srv->pending_gen == srv->clients[slot].gen;
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -172,10 +131,10 @@ static void deliver_events(struct qmp_server *srv)
 	for (; ev; ev = next) {
 		next = ev->next;
 		for (i = 0; i < QMP_MAX_CLIENTS; i++) {
-			struct qmp_client *c = &srv->clients[i];
+			struct qmp_conn *c = &srv->clients[i];
 
 			if (c->fd >= 0 && c->session.negotiated && !c->closing)
-				client_queue_line(c, ev->line, ev->len);
+				qmp_conn_send_line(c, ev->line, ev->len);
 		}
 		free(ev);
 	}
@@ -195,7 +154,7 @@ int qmp_server_emit_event(struct qmp_server *srv, const char *name, json_object 
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ev = qmp_event_new(name, data, &ts);
-	line = ev ? qmp_to_line(ev, &len) : NULL;
+	line = ev ? qmp_json_line(ev, &len) : NULL;
 	json_object_put(ev);
 	msg = line ? malloc(sizeof(*msg) + len) : NULL;
 	if (!msg) {
@@ -232,59 +191,113 @@ uint64_t qmp_server_dropped_events(struct qmp_server *srv)
 	return n;
 }
 
-/* --- requests ------------------------------------------------------------- */
+/* --- running commands ------------------------------------------------------ */
 
-static void handle_line(struct qmp_server *srv, struct qmp_client *c, const char *line, size_t len)
+void qmp_server_complete(struct qmp_server *srv, int r, const char *err)
 {
-	json_object *reply;
+	pthread_mutex_lock(&srv->lock);
+	srv->completed = true;
+	srv->completed_r = r;
+	snprintf(srv->completed_err, sizeof(srv->completed_err), "%s", err ? err : "");
+	pthread_mutex_unlock(&srv->lock);
+	wake(srv);
+}
 
-	if (qmp_dispatch_line(&srv->be, &c->session, line, len, &reply) < 0) {
-		client_close(c);
+/* The command under way is done: its reply, after the events it caused. */
+static void take_completion(struct qmp_server *srv)
+{
+	char err[QMP_ERR_MAX];
+	json_object *reply;
+	bool done;
+	int r;
+
+	pthread_mutex_lock(&srv->lock);
+	done = srv->completed;
+	r = srv->completed_r;
+	memcpy(err, srv->completed_err, sizeof(err));
+	srv->completed = false;
+	pthread_mutex_unlock(&srv->lock);
+	if (!done || !srv->pending.active)
 		return;
-	}
-	if (!reply)
-		return;
-	/* Events the command caused (STOP, RESUME) precede its reply, as in QEMU. */
 	deliver_events(srv);
-	client_queue(c, reply);
-	if (c->session.quit_requested) {
-		c->session.quit_requested = false;
-		client_flush(c);
-		srv->be.quit(srv->be.opaque);
+	if (owns_pending(srv, srv->pending_slot)) {
+		reply = qmp_dispatch_finish(&srv->be, &srv->pending, r, err);
+		qmp_conn_send(&srv->clients[srv->pending_slot], reply);
+	} else {
+		/* The client left while its command ran: nobody to tell. */
+		qmp_pending_drop(&srv->pending);
 	}
 }
 
-/* Read what c sent and answer every complete line. */
-static void client_read(struct qmp_server *srv, struct qmp_client *c)
+/* Dispatch req of c (consumed); a command that goes pending holds the others back. */
+static void run_request(struct qmp_server *srv, int slot, json_object *req)
 {
-	size_t room, len;
-	char *p, *line;
-	ssize_t n;
-	int r;
+	struct qmp_conn *c = &srv->clients[slot];
+	struct qmp_pending pend;
+	json_object *reply;
 
-	/* room is never 0: a buffer that fills up without a newline closes the client (below). */
-	p = qmp_linebuf_space(&c->in, &room);
-	n = recv(c->fd, p, room, MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			client_close(c);
+	reply = qmp_dispatch(&srv->be, &c->session, req, &pend);
+	json_object_put(req);
+	if (pend.active) {
+		srv->pending = pend;
+		srv->pending_slot = slot;
+		srv->pending_gen = c->gen;
 		return;
 	}
-	qmp_linebuf_commit(&c->in, n);
-	while (c->fd >= 0 && !c->closing && (r = qmp_linebuf_next(&c->in, &line, &len)) != 0) {
-		if (r < 0) {
-			/* No telling where the next command would start: answer and hang up. */
-			client_queue(c, qmp_error_reply_new(QMP_ERROR_GENERIC,
-							    "QMP input line exceeds %d bytes",
-							    QMP_MAX_LINE));
-			c->closing = true;
-			return;
-		}
-		handle_line(srv, c, line, len);
+	if (!reply) {
+		qmp_conn_close(c);
+		return;
 	}
-	/* End of input: answer what came, drop a partial line, close once sent. */
-	if (n == 0 && c->fd >= 0)
-		c->closing = true;
+	/* Events the command caused (STOP, RESUME, SHUTDOWN) precede its reply, as in QEMU. */
+	deliver_events(srv);
+	qmp_conn_send(c, reply);
+}
+
+/* Out of band: at once, ahead of queued requests (qmp_conn_lex's callback). */
+static void run_oob(void *ctx, struct qmp_conn *c, json_object *req)
+{
+	struct qmp_server *srv = ctx;
+
+	run_request(srv, (int)(c - srv->clients), req);
+}
+
+/* Run the next queued request, if no command is under way.  True if one ran. */
+static bool dispatch_next(struct qmp_server *srv)
+{
+	struct qmp_req r;
+	int i, slot;
+
+	if (srv->pending.active)
+		return false;
+	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
+		slot = (srv->rr + i) % QMP_MAX_CLIENTS;
+		if (srv->clients[slot].fd >= 0 && qmp_conn_pop(&srv->clients[slot], &r))
+			break;
+	}
+	if (i == QMP_MAX_CLIENTS)
+		return false;
+	srv->rr = (slot + 1) % QMP_MAX_CLIENTS;
+	if (r.reply)
+		qmp_conn_send(&srv->clients[slot], r.reply);
+	else
+		run_request(srv, slot, r.value);
+	return true;
+}
+
+/* Cut requests from what was read and run them, until nothing moves. */
+static void work(struct qmp_server *srv)
+{
+	bool moved;
+	int i;
+
+	do {
+		moved = false;
+		for (i = 0; i < QMP_MAX_CLIENTS; i++)
+			if (srv->clients[i].fd >= 0 && qmp_conn_lex(&srv->clients[i], run_oob, srv))
+				moved = true;
+		if (dispatch_next(srv))
+			moved = true;
+	} while (moved);
 }
 
 /* --- accepting ---------------------------------------------------------------- */
@@ -294,7 +307,7 @@ static void refuse(int fd)
 	json_object *r = qmp_error_reply_new(
 	    QMP_ERROR_GENERIC, "too many QMP clients (at most %d at once)", QMP_MAX_CLIENTS);
 	size_t len;
-	char *line = r ? qmp_to_line(r, &len) : NULL;
+	char *line = r ? qmp_json_line(r, &len) : NULL;
 
 	/* A fresh socket's buffer is empty: this fits, or the client is gone anyway. */
 	if (line)
@@ -304,66 +317,112 @@ static void refuse(int fd)
 	close(fd);
 }
 
-static void pause_accept(struct qmp_server *srv)
+/* Tell c why it is dropped, then drop it (best effort: it may not be reading). */
+static void say_and_close(struct qmp_conn *c, const char *desc)
 {
-	clock_gettime(CLOCK_MONOTONIC, &srv->accept_retry);
-	srv->accept_retry.tv_nsec += QMP_ACCEPT_RETRY_MS * 1000000L;
-	srv->accept_retry.tv_sec += srv->accept_retry.tv_nsec / 1000000000L;
-	srv->accept_retry.tv_nsec %= 1000000000L;
-	srv->accept_paused = true;
+	qmp_conn_send(c, qmp_error_reply_new(QMP_ERROR_GENERIC, "%s", desc));
+	qmp_conn_flush(c);
+	qmp_conn_close(c);
+}
+
+/*
+ * Every place is taken: the client silent longest gives its place up, if
+ * it has been silent for idle_ms and waits for nothing.  -1 if none.
+ */
+static int evict_idle(struct qmp_server *srv, uint64_t now)
+{
+	int i, victim = -1;
+	uint64_t oldest = 0;
+
+	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
+		struct qmp_conn *c = &srv->clients[i];
+		uint64_t silent = now - c->last_input_ms;
+
+		if (c->fd < 0 || c->qlen || owns_pending(srv, i) || c->roff < c->rlen)
+			continue;
+		if (silent >= (uint64_t)srv->idle_ms && (victim < 0 || c->last_input_ms < oldest)) {
+			victim = i;
+			oldest = c->last_input_ms;
+		}
+	}
+	if (victim >= 0) {
+		char desc[128];
+
+		snprintf(desc, sizeof(desc),
+			 "disconnected: silent for %d s while another client needed a place "
+			 "(at most %d clients)",
+			 (int)((now - oldest) / 1000), QMP_MAX_CLIENTS);
+		say_and_close(&srv->clients[victim], desc);
+	}
+	return victim;
 }
 
 static void accept_clients(struct qmp_server *srv)
 {
-	struct qmp_client *c;
+	uint64_t now;
 	int fd, i;
 
 	for (;;) {
-		fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(srv->lis.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				pause_accept(srv);
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				srv->accept_paused = true;
+				srv->accept_retry_ms = now_ms() + QMP_ACCEPT_RETRY_MS;
+			}
 			return;
 		}
-		for (i = 0, c = NULL; i < QMP_MAX_CLIENTS && !c; i++)
-			if (srv->clients[i].fd < 0)
-				c = &srv->clients[i];
-		if (!c) {
+		now = now_ms();
+		for (i = 0; i < QMP_MAX_CLIENTS && srv->clients[i].fd >= 0; i++)
+			;
+		if (i == QMP_MAX_CLIENTS)
+			i = evict_idle(srv, now);
+		if (i < 0) {
 			refuse(fd);
 			continue;
 		}
-		memset(c, 0, sizeof(*c));
-		c->pollidx = -1;
-		if (qmp_linebuf_init(&c->in, QMP_MAX_LINE) < 0) {
-			close(fd);
-			c->fd = -1;
-			continue;
-		}
-		qmp_outbuf_init(&c->out, QMP_OUTBUF_MAX);
-		c->fd = fd;
-		client_queue(c, qmp_greeting());
-		client_flush(c);
+		qmp_conn_open(&srv->clients[i], fd, ++srv->next_gen, now);
 	}
 }
 
-/* Milliseconds until accepting resumes (0: resume now), or -1 if not paused. */
-static int accept_timeout(struct qmp_server *srv)
-{
-	struct timespec now;
-	long ms;
+/* --- time limits --------------------------------------------------------------------- */
 
-	if (!srv->accept_paused)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (srv->accept_retry.tv_sec - now.tv_sec) * 1000 +
-	     (srv->accept_retry.tv_nsec - now.tv_nsec) / 1000000;
-	if (ms <= 0) {
-		srv->accept_paused = false;
-		return -1;
+/* Close clients that did not negotiate in time; ms until the next such deadline, or -1. */
+static int check_negotiation(struct qmp_server *srv, uint64_t now)
+{
+	int i, next = -1;
+
+	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
+		struct qmp_conn *c = &srv->clients[i];
+		uint64_t deadline = c->accepted_ms + (uint64_t)srv->negotiate_ms;
+
+		/* A request in the queue or under way is negotiation in progress. */
+		if (c->fd < 0 || c->session.negotiated || c->closing || c->qlen ||
+		    owns_pending(srv, i))
+			continue;
+		if (now >= deadline) {
+			char desc[96];
+
+			snprintf(desc, sizeof(desc),
+				 "capabilities negotiation not completed within %d ms",
+				 srv->negotiate_ms);
+			say_and_close(c, desc);
+			continue;
+		}
+		if (next < 0 || deadline - now < (uint64_t)next)
+			next = (int)(deadline - now);
 	}
-	return (int)ms;
+	return next;
+}
+
+static int min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
 }
 
 /* --- the thread ------------------------------------------------------------------- */
@@ -378,48 +437,55 @@ static bool stopping(struct qmp_server *srv)
 	return s;
 }
 
-static int build_pollset(struct qmp_server *srv, struct pollfd *pfd)
+static int build_pollset(struct qmp_server *srv, struct pollfd *pfd, uint64_t now)
 {
 	int i, n = POLL_FIRST_CLIENT;
 
+	if (srv->accept_paused && now >= srv->accept_retry_ms)
+		srv->accept_paused = false;
 	pfd[POLL_WAKE] = (struct pollfd){.fd = srv->wake_fd, .events = POLLIN};
 	/* poll() ignores negative fds: that is how accepting pauses. */
 	pfd[POLL_LISTEN] =
-	    (struct pollfd){.fd = srv->accept_paused ? -1 : srv->listen_fd, .events = POLLIN};
+	    (struct pollfd){.fd = srv->accept_paused ? -1 : srv->lis.fd, .events = POLLIN};
 	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
-		struct qmp_client *c = &srv->clients[i];
+		struct qmp_conn *c = &srv->clients[i];
 
 		c->pollidx = -1;
 		if (c->fd < 0)
 			continue;
 		c->pollidx = n;
 		pfd[n].fd = c->fd;
-		pfd[n].events =
-		    (c->closing ? 0 : POLLIN) | (qmp_outbuf_empty(&c->out) ? 0 : POLLOUT);
+		pfd[n].events = (qmp_conn_wants_input(c) ? POLLIN : 0) |
+				(qmp_outbuf_empty(&c->out) ? 0 : POLLOUT);
+		/* Nothing to wait for: a hung-up peer's POLLHUP must not spin us. */
+		if (!pfd[n].events)
+			pfd[n].fd = -1;
 		pfd[n].revents = 0;
 		n++;
 	}
 	return n;
 }
 
-static void serve_clients(struct qmp_server *srv, const struct pollfd *pfd)
+static void serve_clients(struct qmp_server *srv, const struct pollfd *pfd, uint64_t now)
 {
 	int i;
 
 	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
-		struct qmp_client *c = &srv->clients[i];
-		short rev;
+		struct qmp_conn *c = &srv->clients[i];
 
-		if (c->fd < 0 || c->pollidx < 0)
-			continue;
-		rev = pfd[c->pollidx].revents;
-		if (!c->closing && (rev & (POLLIN | POLLHUP | POLLERR)))
-			client_read(srv, c);
-		else if (c->closing && (rev & (POLLHUP | POLLERR)))
-			client_close(c);
-		client_flush(c);
-		if (c->fd >= 0 && c->closing && qmp_outbuf_empty(&c->out))
-			client_close(c);
+		if (c->fd >= 0 && c->pollidx >= 0 &&
+		    (pfd[c->pollidx].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    qmp_conn_wants_input(c))
+			qmp_conn_read(c, now);
+	}
+	work(srv);
+	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
+		struct qmp_conn *c = &srv->clients[i];
+
+		qmp_conn_flush(c);
+		if (c->fd >= 0 && qmp_outbuf_empty(&c->out) &&
+		    (c->closing || qmp_conn_finished(c, owns_pending(srv, i))))
+			qmp_conn_close(c);
 	}
 }
 
@@ -427,40 +493,43 @@ static void serve_clients(struct qmp_server *srv, const struct pollfd *pfd)
 static void flush_all(struct qmp_server *srv)
 {
 	struct pollfd pfd[QMP_MAX_CLIENTS];
-	struct timespec start, now;
-	int i, n, left = QMP_STOP_FLUSH_MS;
+	uint64_t start = now_ms(), el;
+	int i, n;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		for (i = 0, n = 0; i < QMP_MAX_CLIENTS; i++) {
-			struct qmp_client *c = &srv->clients[i];
+			struct qmp_conn *c = &srv->clients[i];
 
-			client_flush(c);
+			qmp_conn_flush(c);
 			if (c->fd >= 0 && !qmp_outbuf_empty(&c->out))
 				pfd[n++] = (struct pollfd){.fd = c->fd, .events = POLLOUT};
 		}
-		if (!n || left <= 0)
+		el = now_ms() - start;
+		if (!n || el >= QMP_STOP_FLUSH_MS)
 			break;
-		if (poll(pfd, n, left) < 0 && errno != EINTR)
+		if (poll(pfd, n, (int)(QMP_STOP_FLUSH_MS - el)) < 0 && errno != EINTR)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = QMP_STOP_FLUSH_MS - (int)((now.tv_sec - start.tv_sec) * 1000 +
-						 (now.tv_nsec - start.tv_nsec) / 1000000);
 	}
 	for (i = 0; i < QMP_MAX_CLIENTS; i++)
-		client_close(&srv->clients[i]);
+		qmp_conn_close(&srv->clients[i]);
 }
 
 static void *server_thread(void *arg)
 {
 	struct pollfd pfd[POLL_FIRST_CLIENT + QMP_MAX_CLIENTS];
 	struct qmp_server *srv = arg;
-	uint64_t v;
-	int n;
+	int n, timeout;
+	uint64_t v, now;
 
 	for (;;) {
-		n = build_pollset(srv, pfd);
-		if (poll(pfd, n, accept_timeout(srv)) < 0) {
+		now = now_ms();
+		timeout = check_negotiation(srv, now);
+		if (srv->accept_paused)
+			timeout = min_timeout(
+			    timeout,
+			    (int)(srv->accept_retry_ms > now ? srv->accept_retry_ms - now : 0));
+		n = build_pollset(srv, pfd, now);
+		if (poll(pfd, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("qmp: poll");
@@ -472,12 +541,14 @@ static void *server_thread(void *arg)
 			if (stopping(srv))
 				break;
 		}
+		take_completion(srv);
 		deliver_events(srv);
 		if (pfd[POLL_LISTEN].revents & POLLIN)
 			accept_clients(srv);
-		serve_clients(srv, pfd);
+		serve_clients(srv, pfd, now_ms());
 	}
 	deliver_events(srv);
+	qmp_pending_drop(&srv->pending);
 	flush_all(srv);
 	return NULL;
 }
@@ -498,26 +569,11 @@ static int bound_tcp_port(int fd)
 	return -1;
 }
 
-/* Remove the socket file, if it is still the one we created. */
-static void remove_socket_file(struct qmp_server *srv)
-{
-	struct stat st;
-
-	if (srv->ep.kind != QMP_ENDPOINT_UNIX)
-		return;
-	if (lstat(srv->ep.path, &st) == 0 && st.st_dev == srv->sock_dev &&
-	    st.st_ino == srv->sock_ino)
-		unlink(srv->ep.path);
-}
-
 static void server_free(struct qmp_server *srv)
 {
 	struct qmp_event_msg *ev, *next;
 
-	if (srv->listen_fd >= 0) {
-		close(srv->listen_fd);
-		remove_socket_file(srv);
-	}
+	qmp_endpoint_unlisten(&srv->ep, &srv->lis);
 	if (srv->wake_fd >= 0)
 		close(srv->wake_fd);
 	for (ev = srv->ev_head; ev; ev = next) {
@@ -525,25 +581,31 @@ static void server_free(struct qmp_server *srv)
 		free(ev);
 	}
 	pthread_mutex_destroy(&srv->lock);
+	free(srv->name);
 	free(srv);
 }
 
-int qmp_server_start(const char *spec, const struct qmp_backend *be, struct qmp_server **out,
-		     char *err, size_t errlen)
+int qmp_server_open(const char *spec, const struct qmp_backend *be,
+		    const struct qmp_server_opts *opts, struct qmp_server **out, char *err,
+		    size_t errlen)
 {
 	struct qmp_server *srv;
-	sigset_t all, old;
 	int i, r;
 
 	srv = calloc(1, sizeof(*srv));
-	if (!srv) {
+	if (!srv || (be->name && !(srv->name = strdup(be->name)))) {
+		free(srv);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	srv->be = *be;
-	srv->listen_fd = srv->wake_fd = -1;
+	srv->be.name = srv->name;
+	srv->lis.fd = srv->lis.lock_fd = srv->wake_fd = -1;
 	srv->tcp_port = -1;
 	srv->ev_tail = &srv->ev_head;
+	srv->negotiate_ms = opts && opts->negotiate_timeout_ms > 0 ? opts->negotiate_timeout_ms
+								   : QMP_NEGOTIATE_TIMEOUT_MS;
+	srv->idle_ms = opts && opts->idle_evict_ms > 0 ? opts->idle_evict_ms : QMP_IDLE_EVICT_MS;
 	for (i = 0; i < QMP_MAX_CLIENTS; i++)
 		srv->clients[i].fd = -1;
 	pthread_mutex_init(&srv->lock, NULL);
@@ -557,12 +619,22 @@ int qmp_server_start(const char *spec, const struct qmp_backend *be, struct qmp_
 		snprintf(err, errlen, "eventfd: %s", strerror(-r));
 		goto fail;
 	}
-	r = qmp_endpoint_listen(&srv->ep, &srv->listen_fd, &srv->sock_dev, &srv->sock_ino, err,
-				errlen);
+	r = qmp_endpoint_listen(&srv->ep, &srv->lis, err, errlen);
 	if (r < 0)
 		goto fail;
 	if (srv->ep.kind == QMP_ENDPOINT_TCP)
-		srv->tcp_port = bound_tcp_port(srv->listen_fd);
+		srv->tcp_port = bound_tcp_port(srv->lis.fd);
+	*out = srv;
+	return 0;
+fail:
+	server_free(srv);
+	return r;
+}
+
+int qmp_server_run(struct qmp_server *srv, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int r;
 
 	/* Process-directed signals (SIGINT, kicks) are for the other threads. */
 	sigfillset(&all);
@@ -571,13 +643,25 @@ int qmp_server_start(const char *spec, const struct qmp_backend *be, struct qmp_
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot start the QMP thread: %s", strerror(-r));
-		goto fail;
+		return r;
 	}
 	pthread_setname_np(srv->thread, "qmp");
-	*out = srv;
+	srv->running = true;
 	return 0;
-fail:
-	server_free(srv);
+}
+
+int qmp_server_start(const char *spec, const struct qmp_backend *be, struct qmp_server **out,
+		     char *err, size_t errlen)
+{
+	int r = qmp_server_open(spec, be, NULL, out, err, errlen);
+
+	if (r < 0)
+		return r;
+	r = qmp_server_run(*out, err, errlen);
+	if (r < 0) {
+		server_free(*out);
+		*out = NULL;
+	}
 	return r;
 }
 
@@ -585,16 +669,18 @@ void qmp_server_stop(struct qmp_server *srv)
 {
 	if (!srv)
 		return;
-	/* From a backend callback, joining ourselves would hang the process. */
-	if (pthread_equal(pthread_self(), srv->thread)) {
-		fprintf(stderr, "qmp: qmp_server_stop() called from the QMP thread\n");
-		abort();
+	if (srv->running) {
+		/* From a backend callback, joining ourselves would hang the process. */
+		if (pthread_equal(pthread_self(), srv->thread)) {
+			fprintf(stderr, "qmp: qmp_server_stop() called from the QMP thread\n");
+			abort();
+		}
+		pthread_mutex_lock(&srv->lock);
+		srv->stopping = true;
+		pthread_mutex_unlock(&srv->lock);
+		wake(srv);
+		pthread_join(srv->thread, NULL);
 	}
-	pthread_mutex_lock(&srv->lock);
-	srv->stopping = true;
-	pthread_mutex_unlock(&srv->lock);
-	wake(srv);
-	pthread_join(srv->thread, NULL);
 	server_free(srv);
 }
 

@@ -100,9 +100,19 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 	int r, status;
 
 	block_signals(&set);
+	/* Before any vCPU exists: a bad address is a configuration error, said once. */
+	if (cfg->qmp.kind != CLI_QMP_NONE) {
+		r = vm_qmp_open(&qmp, &vm, &ctl, &cfg->qmp, cfg->name, err, sizeof(err));
+		if (r < 0) {
+			vmm_log("--qmp: %s", err);
+			return r == -ENOMEM ? 1 : 2;
+		}
+	}
 	r = vm_create(&vm, &p, err, sizeof(err));
 	if (r < 0) {
 		vmm_log("%s", err);
+		if (qmp)
+			vm_qmp_stop(qmp, &vm);
 		vm_destroy(&vm);
 		return r == -EINVAL || r == -ENOEXEC || r == -E2BIG ? 2 : 1;
 	}
@@ -118,9 +128,9 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 	r = vm_start(&vm, err, sizeof(err));
 	if (r < 0)
 		goto fail;
-	/* After the start, so that every vCPU already has its thread id. */
-	if (cfg->qmp.kind != CLI_QMP_NONE) {
-		r = vm_qmp_start(&qmp, &vm, &ctl, &cfg->qmp, err, sizeof(err));
+	/* Served after the start, so that every vCPU already has its thread id. */
+	if (qmp) {
+		r = vm_qmp_run(qmp, err, sizeof(err));
 		if (r < 0)
 			goto fail;
 	}

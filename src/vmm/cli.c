@@ -18,6 +18,7 @@ enum {
 	OPT_DIRTY_LIMIT,
 	OPT_DIRTY_LIMIT_PERIOD,
 	OPT_QMP,
+	OPT_NAME,
 	OPT_STATS,
 	OPT_STATS_INTERVAL,
 	OPT_X_HARVESTER,
@@ -35,6 +36,7 @@ static const struct option long_options[] = {
     {"dirty-limit", required_argument, NULL, OPT_DIRTY_LIMIT},
     {"dirty-limit-period", required_argument, NULL, OPT_DIRTY_LIMIT_PERIOD},
     {"qmp", required_argument, NULL, OPT_QMP},
+    {"name", required_argument, NULL, OPT_NAME},
     {"stats", required_argument, NULL, OPT_STATS},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"x-harvester", required_argument, NULL, OPT_X_HARVESTER},
@@ -79,6 +81,8 @@ static const char usage_text[] =
 	"Monitoring and control:\n"
 	"      --qmp ADDR             QMP control socket: unix:PATH or tcp:HOST:PORT\n"
 	"                             (default: none)\n"
+	"      --name NAME            the VM's name, as QMP query-name reports it,\n"
+	"                             at most " STR(CLI_NAME_MAX) " bytes (default: none)\n"
 	"      --stats FILE           write statistics to FILE, \"-\" for standard output\n"
 	"                             (default: none)\n"
 	"      --stats-interval MS    time between two statistics records,\n"
@@ -528,6 +532,13 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 			break;
 		case OPT_QMP:
 			r = parse_qmp(optarg, &cfg->qmp, err, errlen);
+			break;
+		case OPT_NAME:
+			if (!*optarg || strlen(optarg) > CLI_NAME_MAX) {
+				snprintf(err, errlen, "--name: give 1 to %d bytes", CLI_NAME_MAX);
+				r = -EINVAL;
+			}
+			cfg->name = optarg;
 			break;
 		case OPT_STATS:
 			if (!*optarg) {

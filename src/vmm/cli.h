@@ -87,6 +87,9 @@
 #define CLI_TICK_MAX_US 1000000
 /* struct sockaddr_un's sun_path is 108 bytes including the NUL. */
 #define CLI_QMP_PATH_MAX 108
+
+/* --name: what QMP query-name reports; a label, not a file (QEMU's -name). */
+#define CLI_NAME_MAX 256
 /* A DNS name is at most 253 characters. */
 #define CLI_QMP_HOST_MAX 256
 
@@ -127,6 +130,7 @@ struct vmm_config {
 	unsigned dirty_limit_period_ms;
 
 	struct cli_qmp_addr qmp;
+	const char *name;	/* --name, NULL if not given */
 	const char *stats_path; /* NULL: no stats; "-": standard output */
 	unsigned stats_interval_ms;
 

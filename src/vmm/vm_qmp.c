@@ -2,6 +2,8 @@
 #include "vmm/vm_qmp.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,20 @@ struct vm_qmp {
 	struct vm *vm;
 	struct dl_ctrl *ctl;
 	struct qmp_server *srv;
+	bool running;		    /* vm_qmp_run() succeeded */
+	_Atomic bool shutdown_sent; /* quit sent SHUTDOWN: not again at the end */
+
+	/*
+	 * The worker: stop waits for every vCPU to park, which the QMP
+	 * thread must never do, so it happens here and the reply follows
+	 * through qmp_server_complete().
+	 */
+	pthread_t worker;
+	bool worker_started;
+	pthread_mutex_t lock; /* protects what follows */
+	pthread_cond_t cond;
+	bool stop_req;	  /* a stop to carry out */
+	bool worker_exit; /* the worker is to end */
 };
 
 static const char *be_status(void *o, bool *running)
@@ -28,17 +44,49 @@ static const char *be_status(void *o, bool *running)
 	return *running ? "running" : "paused";
 }
 
+/* Carry out stop requests: vm_pause() waits for the vCPUs (and emits STOP). */
+static void *worker_thread(void *arg)
+{
+	struct vm_qmp *q = arg;
+	char err[QMP_ERR_MAX];
+	int r;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (!q->stop_req && !q->worker_exit)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (q->worker_exit)
+			break;
+		q->stop_req = false;
+		pthread_mutex_unlock(&q->lock);
+		err[0] = '\0';
+		r = vm_pause(q->vm);
+		if (r == -ETIMEDOUT)
+			snprintf(err, sizeof(err),
+				 "the vCPUs did not stop within 5 s; the VM keeps running");
+		else if (r < 0)
+			snprintf(err, sizeof(err), "the VM is shutting down");
+		qmp_server_complete(q->srv, r, err);
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
 static int be_stop(void *o, char *err, size_t errlen)
 {
 	struct vm_qmp *q = o;
 
-	int r = vm_pause(q->vm);
-
-	if (r == -ETIMEDOUT)
-		snprintf(err, errlen, "the vCPUs did not stop within 5 s; the VM keeps running");
-	else if (r < 0)
-		snprintf(err, errlen, "the VM is shutting down");
-	return r;
+	(void)err;
+	(void)errlen;
+	/* Stopped already: nothing to wait for, and no event (as QEMU). */
+	if (vm_is_paused(q->vm))
+		return 0;
+	pthread_mutex_lock(&q->lock);
+	q->stop_req = true;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	return QMP_IN_PROGRESS;
 }
 
 static int be_cont(void *o, char *err, size_t errlen)
@@ -51,10 +99,23 @@ static int be_cont(void *o, char *err, size_t errlen)
 	return 0;
 }
 
+static json_object *shutdown_data(bool guest, const char *reason)
+{
+	json_object *data = json_object_new_object();
+
+	json_object_object_add(data, "guest", json_object_new_boolean(guest));
+	json_object_object_add(data, "reason", json_object_new_string(reason));
+	return data;
+}
+
+/* QEMU 7.2 sends SHUTDOWN before quit's reply: emit it now, the reply follows it. */
 static void be_quit(void *o)
 {
 	struct vm_qmp *q = o;
 
+	if (!atomic_exchange(&q->shutdown_sent, true))
+		qmp_server_emit_event(q->srv, "SHUTDOWN",
+				      shutdown_data(false, vm_stop_reason_name(VM_STOP_QMP_QUIT)));
 	vm_request_stop(q->vm, 0, VM_STOP_QMP_QUIT, "quit by a QMP client");
 }
 
@@ -193,10 +254,11 @@ static void on_vm_event(void *opaque, const char *event, enum vm_stop_reason rea
 	qmp_server_emit_event(q->srv, event, NULL);
 }
 
-int vm_qmp_start(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
-		 const struct cli_qmp_addr *addr, char *err, size_t errlen)
+int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
+		const struct cli_qmp_addr *addr, const char *name, char *err, size_t errlen)
 {
 	struct qmp_backend be = {
+	    .name = name,
 	    .status = be_status,
 	    .stop = be_stop,
 	    .cont = be_cont,
@@ -219,6 +281,8 @@ int vm_qmp_start(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
 	}
 	q->vm = vm;
 	q->ctl = ctl;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
 	be.opaque = q;
 	if (addr->kind == CLI_QMP_UNIX)
 		snprintf(spec, sizeof(spec), "unix:%s", addr->path);
@@ -226,27 +290,55 @@ int vm_qmp_start(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
 		snprintf(spec, sizeof(spec), "tcp:[%s]:%u", addr->host, addr->port);
 	else
 		snprintf(spec, sizeof(spec), "tcp:%s:%u", addr->host, addr->port);
-	r = qmp_server_start(spec, &be, &q->srv, err, errlen);
+	r = qmp_server_open(spec, &be, NULL, &q->srv, err, errlen);
 	if (r < 0) {
+		pthread_cond_destroy(&q->cond);
+		pthread_mutex_destroy(&q->lock);
 		free(q);
 		return r;
 	}
-	vm_set_event_fn(vm, on_vm_event, q);
 	*out = q;
+	return 0;
+}
+
+int vm_qmp_run(struct vm_qmp *q, char *err, size_t errlen)
+{
+	int r = -pthread_create(&q->worker, NULL, worker_thread, q);
+
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the QMP worker: %s", strerror(-r));
+		return r;
+	}
+	pthread_setname_np(q->worker, "qmp-worker");
+	q->worker_started = true;
+	vm_set_event_fn(q->vm, on_vm_event, q);
+	r = qmp_server_run(q->srv, err, errlen);
+	if (r < 0)
+		return r;
+	q->running = true;
 	return 0;
 }
 
 void vm_qmp_stop(struct vm_qmp *q, struct vm *vm)
 {
-	json_object *data = json_object_new_object();
 	enum vm_stop_reason r = vm->stop_reason;
 
-	json_object_object_add(
-	    data, "guest",
-	    json_object_new_boolean(r == VM_STOP_GUEST_POWEROFF || r == VM_STOP_GUEST_HALTED));
-	json_object_object_add(data, "reason", json_object_new_string(vm_stop_reason_name(r)));
-	qmp_server_emit_event(q->srv, "SHUTDOWN", data);
-	vm_set_event_fn(vm, NULL, NULL);
+	if (q->running && !atomic_exchange(&q->shutdown_sent, true))
+		qmp_server_emit_event(
+		    q->srv, "SHUTDOWN",
+		    shutdown_data(r == VM_STOP_GUEST_POWEROFF || r == VM_STOP_GUEST_HALTED,
+				  vm_stop_reason_name(r)));
+	if (q->worker_started) {
+		vm_set_event_fn(vm, NULL, NULL);
+		/* Before the server goes: the worker may be about to complete a stop. */
+		pthread_mutex_lock(&q->lock);
+		q->worker_exit = true;
+		pthread_cond_signal(&q->cond);
+		pthread_mutex_unlock(&q->lock);
+		pthread_join(q->worker, NULL);
+	}
 	qmp_server_stop(q->srv);
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
 	free(q);
 }

@@ -15,9 +15,19 @@ struct vm;
 struct dl_ctrl;
 struct vm_qmp;
 
-int vm_qmp_start(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
-		 const struct cli_qmp_addr *addr, char *err, size_t errlen);
-/* Emits SHUTDOWN (the VM has stopped), then stops the server. */
+/*
+ * Open the control socket (bound and listening, clients wait) during
+ * set-up, so that a bad address is found before any vCPU runs.  name is
+ * what query-name reports (NULL: none).  ctl is used once running.
+ */
+int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
+		const struct cli_qmp_addr *addr, const char *name, char *err, size_t errlen);
+/* Serve it: once the vCPU threads run (query-cpus-fast reports their ids). */
+int vm_qmp_run(struct vm_qmp *q, char *err, size_t errlen);
+/*
+ * Emits SHUTDOWN if the VM ran and no quit has (the VM has stopped), then
+ * stops the server.  Also after vm_qmp_open() alone.
+ */
 void vm_qmp_stop(struct vm_qmp *q, struct vm *vm);
 
 #endif

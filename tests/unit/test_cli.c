@@ -300,6 +300,24 @@ static void test_qmp_unix(void **state)
 	ASSERT_FAILS(-ENAMETOOLONG, "at most 107", "--qmp", path);
 }
 
+static void test_name(void **state)
+{
+	char name[CLI_NAME_MAX + 2];
+
+	ASSERT_OK("--cpus", "1");
+	assert_null(cfg.name);
+	ASSERT_OK("--name", "guest one");
+	assert_string_equal(cfg.name, "guest one");
+	memset(name, 'n', CLI_NAME_MAX);
+	name[CLI_NAME_MAX] = '\0';
+	ASSERT_OK("--name", name);
+	assert_int_equal(strlen(cfg.name), CLI_NAME_MAX);
+	name[CLI_NAME_MAX] = 'n';
+	name[CLI_NAME_MAX + 1] = '\0';
+	ASSERT_FAILS(-EINVAL, "1 to 256 bytes", "--name", name);
+	ASSERT_FAILS(-EINVAL, "1 to 256 bytes", "--name", "");
+}
+
 static void test_qmp_tcp(void **state)
 {
 	char host[CLI_QMP_HOST_MAX + 32];
@@ -493,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(test_dirty_limit_period),
 	    cmocka_unit_test(test_qmp_unix),
 	    cmocka_unit_test(test_qmp_tcp),
+	    cmocka_unit_test(test_name),
 	    cmocka_unit_test(test_stats),
 	    cmocka_unit_test(test_test_knobs),
 	    cmocka_unit_test(test_bad_words),

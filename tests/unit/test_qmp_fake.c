@@ -63,19 +63,14 @@ static const char *fake_status(void *opaque, bool *running)
 	return *running ? "running" : "paused";
 }
 
-static int fake_stop(void *opaque, char *err, size_t errlen)
+/* The stop itself: state, counter, event. */
+static int do_stop(struct fake *f, char *err, size_t errlen)
 {
-	struct fake *f = opaque;
 	struct qmp_server *srv;
 	bool changed;
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	/* A backend breaking the rules: lets the tests hold the QMP thread. */
-	f->in_gate = f->gate_closed;
-	while (f->gate_closed)
-		pthread_cond_wait(&f->cond, &f->lock);
-	f->in_gate = false;
 	srv = f->srv;
 	r = planned_failure(f, err, errlen);
 	changed = !r && f->running;
@@ -84,9 +79,54 @@ static int fake_stop(void *opaque, char *err, size_t errlen)
 		f->stops++;
 	}
 	pthread_mutex_unlock(&f->lock);
-	/* As the real backend: the event from inside the command. */
+	/* As the real backend: the event before the reply. */
 	if (changed)
 		qmp_server_emit_event(srv, "STOP", NULL);
+	return r;
+}
+
+static int fake_stop(void *opaque, char *err, size_t errlen)
+{
+	struct fake *f = opaque;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->async_stop) {
+		f->stop_pending = true;
+		pthread_mutex_unlock(&f->lock);
+		return QMP_IN_PROGRESS;
+	}
+	/* A backend breaking the rules: lets the tests hold the QMP thread. */
+	f->in_gate = f->gate_closed;
+	while (f->gate_closed)
+		pthread_cond_wait(&f->cond, &f->lock);
+	f->in_gate = false;
+	pthread_mutex_unlock(&f->lock);
+	return do_stop(f, err, errlen);
+}
+
+bool fake_stop_pending(struct fake *f)
+{
+	bool v;
+
+	pthread_mutex_lock(&f->lock);
+	v = f->stop_pending;
+	pthread_mutex_unlock(&f->lock);
+	return v;
+}
+
+int fake_complete_stop(struct fake *f, char *err, size_t errlen)
+{
+	struct qmp_server *srv;
+	int r;
+
+	err[0] = '\0';
+	r = do_stop(f, err, errlen);
+	pthread_mutex_lock(&f->lock);
+	f->stop_pending = false;
+	srv = f->srv;
+	pthread_mutex_unlock(&f->lock);
+	if (srv)
+		qmp_server_complete(srv, r, err);
 	return r;
 }
 
@@ -111,13 +151,20 @@ static int fake_cont(void *opaque, char *err, size_t errlen)
 	return r;
 }
 
+/* As the real backend: SHUTDOWN now (before the reply), then the stop request. */
 static void fake_quit(void *opaque)
 {
 	struct fake *f = opaque;
+	struct qmp_server *srv;
+	json_object *data = json_object_new_object();
 
 	pthread_mutex_lock(&f->lock);
 	f->quits++;
+	srv = f->srv;
 	pthread_mutex_unlock(&f->lock);
+	json_object_object_add(data, "guest", json_object_new_boolean(false));
+	json_object_object_add(data, "reason", json_object_new_string("host-qmp-quit"));
+	qmp_server_emit_event(srv, "SHUTDOWN", data);
 }
 
 static int fake_cpus(void *opaque, struct qmp_cpu_info *out, int max)

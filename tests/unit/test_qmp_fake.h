@@ -32,6 +32,8 @@ struct fake {
 	pthread_cond_t cond;
 	bool gate_closed;     /* stop waits (blocking the QMP thread) until it opens */
 	bool in_gate;	      /* stop is waiting */
+	bool async_stop;      /* stop answers QMP_IN_PROGRESS, done by fake_complete_stop() */
+	bool stop_pending;    /* ... and one is under way */
 	int fail_errno;	      /* non-zero: the next stop/cont/set fails with it */
 	const char *fail_msg; /* and this message (NULL: none) */
 };
@@ -44,5 +46,13 @@ struct qmp_backend fake_backend(struct fake *f);
 void fake_gate(struct fake *f, bool closed);
 /* Read a counter under the lock. */
 int fake_get(struct fake *f, const int *field);
+/* Whether an asynchronous stop is under way. */
+bool fake_stop_pending(struct fake *f);
+/*
+ * Finish it as the real backend's worker does: stop (STOP if the state
+ * changed, or the planned failure), then qmp_server_complete() if srv is
+ * set.  Returns its outcome (0 or -errno) and message in err.
+ */
+int fake_complete_stop(struct fake *f, char *err, size_t errlen);
 
 #endif /* TEST_QMP_FAKE_H */

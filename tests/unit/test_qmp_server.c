@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -45,16 +46,24 @@ struct tc {
 
 /* --- helpers ----------------------------------------------------------- */
 
-static void start_server(struct ctx *c)
+/* Open and run the server, with opts (NULL: the defaults). */
+static void start_server_opts(struct ctx *c, const struct qmp_server_opts *opts)
 {
 	char err[QMP_ERR_MAX] = "";
-	int r = qmp_server_start(c->spec, &c->be, &c->srv, err, sizeof(err));
+	int r = qmp_server_open(c->spec, &c->be, opts, &c->srv, err, sizeof(err));
 
 	if (r < 0)
-		fail_msg("qmp_server_start: %s", err);
+		fail_msg("qmp_server_open: %s", err);
 	pthread_mutex_lock(&c->fake.lock);
 	c->fake.srv = c->srv;
 	pthread_mutex_unlock(&c->fake.lock);
+	if (qmp_server_run(c->srv, err, sizeof(err)) < 0)
+		fail_msg("qmp_server_run: %s", err);
+}
+
+static void start_server(struct ctx *c)
+{
+	start_server_opts(c, NULL);
 }
 
 static void stop_server(struct ctx *c)
@@ -112,7 +121,7 @@ static void tc_connect(const char *spec, struct tc *t)
 	assert_int_equal(qmp_endpoint_parse(spec, &ep, err, sizeof(err)), 0);
 	if (qmp_endpoint_connect(&ep, TIMEOUT_MS, &t->fd, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
-	assert_int_equal(qmp_linebuf_init(&t->in, QMP_MAX_LINE), 0);
+	assert_int_equal(qmp_linebuf_init(&t->in, QMP_OUTBUF_MAX), 0);
 }
 
 static void tc_close(struct tc *t)
@@ -309,7 +318,14 @@ static void test_bad_input(void **state)
 	struct tc t;
 
 	tc_open(c, &t);
-	expect_error(tc_cmd(&t, "{\"execute\": "), "GenericError", "JSON parse error, ");
+	expect_error(tc_cmd(&t, "{\"execute\" \"x\"}"), "GenericError",
+		     "JSON parse error, missing : in object pair");
+	expect_error(tc_cmd(&t, "{\"execute\": \"stop\", \"id\": 1, \"id\": 1}"), "GenericError",
+		     "JSON parse error, duplicate key");
+	expect_error(tc_cmd(&t, "{\"execute\": \"\xc0\x80\"}"), "GenericError",
+		     "JSON parse error, invalid UTF-8 sequence in string");
+	expect_error(tc_cmd(&t, "{\"execute\": \"query-status\\u0000x\"}"), "GenericError",
+		     "JSON parse error, \\u0000 is not supported");
 	expect_error(tc_cmd(&t, "[\"execute\"]"), "GenericError",
 		     "QMP input must be a JSON object");
 	expect_error(tc_cmd(&t, "{\"id\": 3}"), "GenericError", "QMP input lacks member 'execute'");
@@ -358,45 +374,102 @@ static void test_split_and_batched(void **state)
 
 /* --- limits and misbehaving clients ---------------------------------------------- */
 
-static void test_oversized_line(void **state)
+/* Too long: reported at once, the rest of it skipped, the connection goes on. */
+static void test_oversized_request(void **state)
 {
 	struct ctx *c = *state;
-	size_t n = QMP_MAX_LINE + 100;
-	char *big = malloc(n + 1);
+	size_t n = QMP_MAX_REQUEST + 100;
+	char *big = malloc(n + 64);
 	struct tc t;
+	json_object *r;
 
 	tc_open(c, &t);
-	/* A valid command first, then a line that never ends in time. */
 	expect_return(tc_cmd(&t, "{\"execute\": \"query-status\"}"));
-	memset(big, ' ', n);
+	memset(big, 'x', n);
 	memcpy(big, "{\"execute\": \"stop\", \"id\": \"", 27);
-	big[n] = '\0';
-	/* The server may hang up before reading all of it. */
-	send(t.fd, big, n, MSG_NOSIGNAL);
-	expect_error(tc_recv(&t), "GenericError", "QMP input line exceeds 65536 bytes");
-	assert_null(tc_recv(&t));
+	strcpy(big + n, "\"}{\"execute\": \"query-version\", \"id\": 9}");
+	tc_send(&t, big);
+	expect_error(tc_recv(&t), "GenericError", "JSON token size limit exceeded");
+	r = tc_recv(&t);
+	assert_int_equal(json_object_get_int(member(r, "id", NULL)), 9);
+	json_object_put(r);
 	tc_close(&t);
 	free(big);
 	assert_int_equal(fake_get(&c->fake, &c->fake.stops), 0);
 	expect_alive(c);
 }
 
-static void test_line_at_limit(void **state)
+static void test_request_at_limit(void **state)
 {
 	struct ctx *c = *state;
-	size_t n = QMP_MAX_LINE; /* newline included */
+	size_t n = QMP_MAX_REQUEST;
 	char *big = malloc(n + 1);
+	json_object *r;
 	struct tc t;
 
 	tc_open(c, &t);
-	memset(big, ' ', n);
-	memcpy(big, "{\"execute\": \"query-status\"}", 27);
-	big[n - 1] = '\n';
-	big[n] = '\0';
+	memset(big, 'x', n);
+	memcpy(big, "{\"execute\": \"query-status\", \"id\": \"", 35);
+	memcpy(big + n - 2, "\"}", 3);
 	tc_send(&t, big);
-	expect_return(tc_recv(&t));
+	r = tc_recv(&t);
+	assert_int_equal(json_object_get_string_len(member(r, "id", NULL)), n - 37);
+	expect_return(r);
 	tc_close(&t);
 	free(big);
+}
+
+/*
+ * How QEMU's own Python client (qemu.qmp) frames requests: compact JSON,
+ * no newline.  Also several in one write, and one split over many writes
+ * with pauses: the stream is cut by JSON, as QEMU cuts it.
+ */
+static void test_stream_framing(void **state)
+{
+	struct ctx *c = *state;
+	const char *q = "{\"execute\":\"query-version\",\"id\":\"__qmp#00002\"}";
+	json_object *r;
+	struct tc t;
+
+	tc_connect(c->spec, &t);
+	expect_greeting(&t);
+	tc_send(&t, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]},"
+		    "\"id\":\"__qmp#00001\"}");
+	r = tc_recv(&t);
+	assert_string_equal(json_object_get_string(member(r, "id", NULL)), "__qmp#00001");
+	expect_return(r);
+	tc_send(&t, q);
+	r = tc_recv(&t);
+	assert_string_equal(json_object_get_string(member(r, "id", NULL)), "__qmp#00002");
+	expect_return(r);
+	/* Three in one write, no separators. */
+	tc_send(&t, "{\"execute\":\"query-status\",\"id\":1}{\"execute\":\"nope\",\"id\":2}"
+		    "{\"execute\":\"query-name\",\"id\":3}");
+	for (int id = 1; id <= 3; id++) {
+		r = tc_recv(&t);
+		assert_int_equal(json_object_get_int(member(r, "id", NULL)), id);
+		json_object_put(r);
+	}
+	/* One, a byte at a time with pauses; a slow client holds up nobody else. */
+	for (const char *p = q; *p; p++) {
+		char one[2] = {*p, 0};
+
+		tc_send(&t, one);
+		if (p - q == 10)
+			expect_alive(c);
+		usleep(500);
+	}
+	r = tc_recv(&t);
+	assert_string_equal(json_object_get_string(member(r, "id", NULL)), "__qmp#00002");
+	json_object_put(r);
+	/* A parse error, then the connection goes on (QEMU resets its parser). */
+	tc_send(&t, "{\"a\":01}{\"execute\":\"query-status\",\"id\":4}");
+	expect_error(tc_recv(&t), "GenericError", "JSON parse error, stray '01'");
+	expect_error(tc_recv(&t), "GenericError", "JSON parse error, expecting value");
+	r = tc_recv(&t);
+	assert_int_equal(json_object_get_int(member(r, "id", NULL)), 4);
+	json_object_put(r);
+	tc_close(&t);
 }
 
 /* A client that sends and never reads is cut off; the server goes on. */
@@ -533,12 +606,13 @@ static void test_live_socket_refused(void **state)
 {
 	struct ctx *c = *state;
 	struct qmp_server *second = NULL;
-	char err[QMP_ERR_MAX] = "", want[256];
+	char err[QMP_ERR_MAX] = "", want[400];
 
 	start_server(c);
 	assert_int_equal(qmp_server_start(c->spec, &c->be, &second, err, sizeof(err)), -EADDRINUSE);
 	assert_null(second);
-	snprintf(want, sizeof(want), "another vmm is listening on %s", c->path);
+	snprintf(want, sizeof(want), "another vmm is listening on %s (%s.lock is locked)", c->path,
+		 c->path);
 	assert_string_equal(err, want);
 	/* The first one is untouched. */
 	expect_alive(c);
@@ -711,31 +785,245 @@ static void test_events_to_a_sleeping_client(void **state)
 	expect_alive(c);
 }
 
-static bool quit_called(struct ctx *c)
-{
-	return fake_get(&c->fake, &c->fake.quits) == 1;
-}
-
-/* quit: reply first, then the backend; SHUTDOWN and the end reach the client. */
+/* quit: SHUTDOWN first (QEMU 7.2's order), then the reply; the end follows. */
 static void test_quit(void **state)
 {
 	struct ctx *c = *state;
-	json_object *data;
-	struct tc t;
+	struct tc t, other;
 
 	tc_open(c, &t);
-	expect_return(tc_cmd(&t, "{\"execute\": \"quit\"}"));
-	assert_true(eventually(c, quit_called));
-	/* What the program's main thread does next. */
-	data = json_object_new_object();
-	json_object_object_add(data, "guest", json_object_new_boolean(false));
-	json_object_object_add(data, "reason", json_object_new_string("host-qmp-quit"));
-	qmp_server_emit_event(c->srv, "SHUTDOWN", data);
-	stop_server(c);
+	tc_open(c, &other);
+	tc_send(&t, "{\"execute\": \"quit\"}");
 	expect_event(tc_recv(&t), "SHUTDOWN");
+	expect_return(tc_recv(&t));
+	expect_event(tc_recv(&other), "SHUTDOWN");
+	assert_int_equal(fake_get(&c->fake, &c->fake.quits), 1);
+	/* What the program's main thread does next. */
+	stop_server(c);
 	assert_null(tc_recv(&t));
+	assert_null(tc_recv(&other));
 	tc_close(&t);
+	tc_close(&other);
 	assert_int_equal(access(c->path, F_OK), -1);
+}
+
+/*
+ * stop waits for the vCPUs on the backend's thread: meanwhile the QMP
+ * thread goes on (out-of-band requests, events, new clients), and the
+ * in-band requests of every client wait their turn, in order.
+ */
+static void test_stop_under_way(void **state)
+{
+	struct ctx *c = *state;
+	char err[QMP_ERR_MAX];
+	struct tc a, b, late;
+	json_object *r;
+
+	c->fake.async_stop = true;
+	tc_open(c, &b);
+	tc_connect(c->spec, &a);
+	expect_greeting(&a);
+	expect_return(tc_cmd(&a, "{\"execute\": \"qmp_capabilities\", "
+				 "\"arguments\": {\"enable\": [\"oob\"]}}"));
+	tc_send(&a, "{\"execute\": \"stop\", \"id\": \"s\"}{\"execute\": \"query-status\", "
+		    "\"id\": \"a2\"}");
+	while (!fake_stop_pending(&c->fake))
+		usleep(1000);
+	tc_send(&b, "{\"execute\": \"query-version\", \"id\": \"b1\"}");
+	/* Out of band: answered at once, ahead of the queue. */
+	r = tc_cmd(&a, "{\"exec-oob\": \"query-status\", \"id\": \"oob\"}");
+	assert_string_equal(json_object_get_string(member(r, "id", NULL)), "oob");
+	assert_string_equal(json_object_get_string(member(r, "return", "status")), "running");
+	json_object_put(r);
+	/* A new client is greeted; its negotiation, in-band too, waits its turn. */
+	tc_connect(c->spec, &late);
+	expect_greeting(&late);
+	tc_send(&late, "{\"execute\": \"qmp_capabilities\"}");
+	/* Done: STOP to everyone, then the reply, then the waiting requests. */
+	assert_int_equal(fake_complete_stop(&c->fake, err, sizeof(err)), 0);
+	expect_event(tc_recv(&a), "STOP");
+	r = tc_recv(&a);
+	assert_string_equal(json_object_get_string(member(r, "id", NULL)), "s");
+	expect_return(r);
+	r = tc_recv(&a);
+	assert_string_equal(json_object_get_string(member(r, "id", NULL)), "a2");
+	assert_string_equal(json_object_get_string(member(r, "return", "status")), "paused");
+	json_object_put(r);
+	expect_event(tc_recv(&b), "STOP");
+	r = tc_recv(&b);
+	assert_string_equal(json_object_get_string(member(r, "id", NULL)), "b1");
+	json_object_put(r);
+	expect_return(tc_recv(&late));
+	/* A client that leaves while its stop is under way: the reply goes nowhere. */
+	tc_send(&b, "{\"execute\": \"stop\"}");
+	while (!fake_stop_pending(&c->fake))
+		usleep(1000);
+	tc_close(&b);
+	usleep(20000);
+	assert_int_equal(fake_complete_stop(&c->fake, err, sizeof(err)), 0);
+	expect_return(tc_cmd(&a, "{\"execute\": \"query-status\"}"));
+	tc_close(&a);
+	tc_close(&late);
+}
+
+/* Issue 11 item 6: a client that never negotiates is dropped (unix and TCP). */
+static void negotiation_timeout(struct ctx *c)
+{
+	const struct qmp_server_opts opts = {.negotiate_timeout_ms = 300, .idle_evict_ms = 60000};
+	struct tc t[QMP_MAX_CLIENTS], fresh;
+	struct timespec t0, t1;
+	double el;
+	int i;
+
+	start_server_opts(c, &opts);
+	if (c->spec[0] == 't') {
+		snprintf(c->spec, sizeof(c->spec), "tcp:127.0.0.1:%d", qmp_server_tcp_port(c->srv));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Every place taken by clients that connect and say nothing. */
+	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
+		tc_connect(c->spec, &t[i]);
+		expect_greeting(&t[i]);
+	}
+	for (i = 0; i < QMP_MAX_CLIENTS; i++) {
+		expect_error(tc_recv(&t[i]), "GenericError",
+			     "capabilities negotiation not completed within 300 ms");
+		assert_null(tc_recv(&t[i]));
+		tc_close(&t[i]);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	el = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(el >= 0.3 && el < 2.0);
+	/* The owner gets in. */
+	tc_open(c, &fresh);
+	expect_return(tc_cmd(&fresh, "{\"execute\": \"query-status\"}"));
+	tc_close(&fresh);
+}
+
+static void test_negotiation_timeout_unix(void **state)
+{
+	negotiation_timeout(*state);
+}
+
+static void test_negotiation_timeout_tcp(void **state)
+{
+	struct ctx *c = *state;
+
+	snprintf(c->spec, sizeof(c->spec), "tcp:127.0.0.1:0");
+	negotiation_timeout(c);
+}
+
+/*
+ * Issue 11 item 6: eight negotiated clients that then say nothing; a
+ * ninth is let in in place of the one silent longest (unix and TCP).
+ */
+static void idle_eviction(struct ctx *c)
+{
+	const struct qmp_server_opts opts = {.negotiate_timeout_ms = 60000, .idle_evict_ms = 300};
+	struct tc t[QMP_MAX_CLIENTS], extra, owner;
+	int i;
+
+	start_server_opts(c, &opts);
+	if (c->spec[0] == 't')
+		snprintf(c->spec, sizeof(c->spec), "tcp:127.0.0.1:%d", qmp_server_tcp_port(c->srv));
+	for (i = 0; i < QMP_MAX_CLIENTS; i++)
+		tc_open(c, &t[i]);
+	/* Not silent long enough yet: refused, as before. */
+	tc_connect(c->spec, &extra);
+	expect_error(tc_recv(&extra), "GenericError", "too many QMP clients");
+	tc_close(&extra);
+	usleep(200000);
+	/* Client 3 spoke lately: it is not the one to go.  Client 0 is the oldest silent. */
+	expect_return(tc_cmd(&t[0], "{\"execute\": \"query-status\"}"));
+	usleep(150000);
+	for (i = 1; i < QMP_MAX_CLIENTS; i++)
+		if (i != 3)
+			expect_return(tc_cmd(&t[i], "{\"execute\": \"query-status\"}"));
+	usleep(350000);
+	tc_open(c, &owner);
+	expect_return(tc_cmd(&owner, "{\"execute\": \"query-status\"}"));
+	/* Client 3, silent for ~700 ms, was told why and dropped. */
+	expect_error(tc_recv(&t[3]), "GenericError", "disconnected: silent for 0 s");
+	assert_null(tc_recv(&t[3]));
+	for (i = 0; i < QMP_MAX_CLIENTS; i++)
+		if (i != 3)
+			expect_return(tc_cmd(&t[i], "{\"execute\": \"query-status\"}"));
+	for (i = 0; i < QMP_MAX_CLIENTS; i++)
+		tc_close(&t[i]);
+	tc_close(&owner);
+}
+
+static void test_idle_eviction_unix(void **state)
+{
+	idle_eviction(*state);
+}
+
+static void test_idle_eviction_tcp(void **state)
+{
+	struct ctx *c = *state;
+
+	snprintf(c->spec, sizeof(c->spec), "tcp:127.0.0.1:0");
+	idle_eviction(c);
+}
+
+/*
+ * Issue 11 item 12: another vmm that has taken the path (its lock) and
+ * bound its socket but not yet listened.  A refused connect() used to
+ * make us delete its socket; the lock says it is alive.
+ */
+static void test_lock_guards_a_starting_owner(void **state)
+{
+	struct ctx *c = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct qmp_server *srv = NULL;
+	char lock[160], err[QMP_ERR_MAX] = "";
+	struct stat before, after;
+	int fd, lfd;
+
+	snprintf(lock, sizeof(lock), "%s.lock", c->path);
+	lfd = open(lock, O_RDWR | O_CREAT, 0600);
+	assert_true(lfd >= 0);
+	assert_int_equal(flock(lfd, LOCK_EX | LOCK_NB), 0);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(lstat(c->path, &before), 0);
+
+	assert_int_equal(qmp_server_start(c->spec, &c->be, &srv, err, sizeof(err)), -EADDRINUSE);
+	assert_null(srv);
+	assert_non_null(strstr(err, "another vmm is listening on"));
+	assert_int_equal(lstat(c->path, &after), 0);
+	assert_int_equal(after.st_ino, before.st_ino);
+	assert_int_equal(access(lock, F_OK), 0);
+
+	/* Its owner dies (lock released, socket left): the next one takes over. */
+	close(fd);
+	close(lfd);
+	start_server(c);
+	expect_alive(c);
+	assert_int_equal(access(lock, F_OK), 0);
+	stop_server(c);
+	/* Both files go with the server. */
+	assert_int_equal(access(c->path, F_OK), -1);
+	assert_int_equal(access(lock, F_OK), -1);
+}
+
+/* A directory or a missing directory: refused, and nothing created beside it. */
+static void test_bad_paths(void **state)
+{
+	struct ctx *c = *state;
+	struct qmp_server *srv = NULL;
+	char spec[200], err[QMP_ERR_MAX] = "";
+
+	snprintf(spec, sizeof(spec), "unix:%s", c->dir);
+	assert_int_equal(qmp_server_start(spec, &c->be, &srv, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "exists and is not a socket"));
+	snprintf(spec, sizeof(spec), "%s.lock", c->dir);
+	assert_int_equal(access(spec, F_OK), -1);
+	snprintf(spec, sizeof(spec), "unix:%s/missing/vmm.sock", c->dir);
+	assert_int_equal(qmp_server_start(spec, &c->be, &srv, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "No such file or directory"));
+	assert_null(srv);
 }
 
 int main(void)
@@ -745,8 +1033,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_every_command, setup_started, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup_started, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_and_batched, setup_started, teardown),
-	    cmocka_unit_test_setup_teardown(test_oversized_line, setup_started, teardown),
-	    cmocka_unit_test_setup_teardown(test_line_at_limit, setup_started, teardown),
+	    cmocka_unit_test_setup_teardown(test_oversized_request, setup_started, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_at_limit, setup_started, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream_framing, setup_started, teardown),
 	    cmocka_unit_test_setup_teardown(test_flood, setup_started, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_mid_command, setup_started, teardown),
 	    cmocka_unit_test_setup_teardown(test_clients_at_once, setup_started, teardown),
@@ -761,6 +1050,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_events_to_a_sleeping_client, setup_started,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_quit, setup_started, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_under_way, setup_started, teardown),
+	    cmocka_unit_test_setup_teardown(test_negotiation_timeout_unix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_negotiation_timeout_tcp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_eviction_unix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_eviction_tcp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock_guards_a_starting_owner, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
