@@ -686,8 +686,15 @@ static int parse_value(struct qmp_json_in *in, json_object **value, char *desc)
 	}
 	json_tokener_free(tok);
 	free(copy);
-	/* QEMU reports the first problem in the text: one inside a token, or json-c's. */
-	if (in->late && (jerr == json_tokener_success || in->late_at < end)) {
+	/*
+	 * QEMU reports the first problem in the text: one inside a token, or
+	 * json-c's.  At the same place, QEMU parsed the token as a value (and
+	 * found its flaw) unless it was looking for a separator there.
+	 */
+	if (in->late && (jerr == json_tokener_success || in->late_at < end ||
+			 (in->late_at == end && jerr != json_tokener_error_parse_object_key_sep &&
+			  jerr != json_tokener_error_parse_object_value_sep &&
+			  jerr != json_tokener_error_parse_array))) {
 		json_object_put(o);
 		set_desc(desc, "%s", in->late_desc);
 		return QMP_JSON_ERROR;

@@ -89,8 +89,37 @@ gone() {
 # reaped PID: PID is ours no more (it may be reused): forget it.
 reaped() { PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | paste -sd' '); }
 
+# --- a bad --qmp address: one message, status 2, before the guest runs -----------
+# (issue 11 item 8: it used to boot the guest, print the error twice and a
+# summary of zeros, and exit 1)
+badaddr() {
+	desc=$1
+	shift
+	t=$(now)
+	timeout 20 "$VMM" --cpus 1 --mem 64M --qmp "$@" >"$TMP/ba.out" 2>"$TMP/ba.err"
+	rc=$?
+	el=$(since "$t")
+	if [ $rc = 2 ] && [ "$(wc -l <"$TMP/ba.err")" = 1 ] && [ ! -s "$TMP/ba.out" ] &&
+		! grep -q "vCPU 0" "$TMP/ba.err" && is "$el" '<' 2; then
+		pass "bad --qmp address, $desc: exit 2 after ${el}s, guest never ran: $(cat "$TMP/ba.err")"
+	else
+		fail "bad --qmp address, $desc: exit $rc after ${el}s: $(head -c 300 "$TMP/ba.err") / stdout: $(head -c 100 "$TMP/ba.out")"
+	fi
+}
+badaddr "a directory" "unix:$TMP"
+badaddr "a missing directory" "unix:$TMP/missing/vmm.sock"
+# A port somebody listens on (this python holds it while vmm tries).
+"$PY" -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(30)' >"$TMP/port" &
+HOLDER=$!
+for _ in $(seq 50); do [ -s "$TMP/port" ] && break; sleep 0.1; done
+badaddr "a port in use" "tcp:127.0.0.1:$(cat "$TMP/port")"
+kill $HOLDER 2>/dev/null
+wait $HOLDER 2>/dev/null
+
 T0=$(now)
-start_vmm "$SOCK" "$TMP/vm" --cpus 2 --mem 256M
+start_vmm "$SOCK" "$TMP/vm" --cpus 2 --mem 256M --name "int qmp"
 PID=$VPID
 if ! answering "$SOCK" $PID; then
 	fail "vmm --qmp unix:$SOCK: not answering within 10 s: $(tail -3 "$TMP/vm.err")"
@@ -101,7 +130,7 @@ expect "socket file mode" "$(stat -c %a "$SOCK")" 600
 
 # --- greeting, negotiation, ids ---------------------------------------------
 printf '%s\n' '{"execute": "query-status", "id": 1}' \
-	'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}, "id": 2}' \
+	'{"execute": "qmp_capabilities", "arguments": {"enable": ["foo"]}, "id": 2}' \
 	"$NEG" \
 	'{"execute": "query-status", "id": "two"}' \
 	'{"execute": "query-status", "id": null}' \
@@ -114,12 +143,12 @@ expect "greeting members" "$(jget "$g" '#' QMP.'#' QMP.version.'#' | paste -sd' 
 expect "greeting QMP.version.qemu" \
 	"$(jget "$g" QMP.version.qemu.major QMP.version.qemu.minor QMP.version.qemu.micro | paste -sd.)" "$ver"
 expect "greeting QMP.version.package" "$(jget "$g" QMP.version.package)" "vmm $ver"
-expect "greeting QMP.capabilities" "$(jget "$g" QMP.capabilities)" "[]"
+expect "greeting QMP.capabilities (QEMU's, on a socket)" "$(jget "$g" QMP.capabilities)" '["oob"]'
 expect "before negotiation: query-status" "$(jget "$(nth "$TMP/neg" 2)" error.class error.desc id | paste -sd'|')" \
 	"CommandNotFound|Expecting capabilities negotiation with 'qmp_capabilities'|1"
-expect "qmp_capabilities enable oob" "$(jget "$(nth "$TMP/neg" 3)" error.class error.desc id | paste -sd'|')" \
-	"GenericError|Capability 'oob' not available|2"
-expect "qmp_capabilities" "$(nth "$TMP/neg" 4)" '{"return":{}}'
+expect "qmp_capabilities enable foo (QEMU 7.2's words)" "$(jget "$(nth "$TMP/neg" 3)" error.class error.desc id | paste -sd'|')" \
+	"GenericError|Parameter 'null' does not accept value 'foo'|2"
+expect "qmp_capabilities (QEMU's format, byte for byte)" "$(nth "$TMP/neg" 4)" '{"return": {}}'
 expect "id echo (string)" "$(jget "$(nth "$TMP/neg" 5)" return.status id | paste -sd'|')" "running|two"
 expect "id echo (null)" "$(jget "$(nth "$TMP/neg" 6)" return.status id | paste -sd'|')" "running|null"
 expect "id echo (object, error reply)" \
@@ -135,18 +164,22 @@ expect "query-version" \
 cmds=" $(qc exec "$SOCK" query-commands -g 'return.*.name') "
 missing=
 for c in qmp_capabilities query-status stop cont quit query-version query-commands \
-	query-cpus-fast calc-dirty-rate query-dirty-rate x-query-guest-stats \
+	query-name query-uuid query-kvm query-target query-machines query-cpus-fast \
+	query-hotpluggable-cpus query-iothreads qom-list qom-get human-monitor-command \
+	calc-dirty-rate query-dirty-rate x-query-guest-stats \
 	set-vcpu-dirty-limit cancel-vcpu-dirty-limit query-vcpu-dirty-limit; do
 	case $cmds in *" $c "*) ;; *) missing="$missing $c" ;; esac
 done
-[ -z "$missing" ] && pass "query-commands lists all 14 commands" || fail "query-commands lacks:$missing (has:$cmds)"
+[ -z "$missing" ] && pass "query-commands lists all 24 commands" || fail "query-commands lacks:$missing (has:$cmds)"
+expect "query-name (--name)" "$(qc exec "$SOCK" query-name -g return.name)" "int qmp"
 expect "query-status" "$(qc exec "$SOCK" query-status -g return.status -g return.running -g return.singlestep | paste -sd' ')" \
 	"running true false"
 qc exec "$SOCK" query-cpus-fast >"$TMP/cpus"
 r=$(cat "$TMP/cpus")
 expect "query-cpus-fast cpu-index" "$(jget "$r" 'return.#' 'return.*.cpu-index' | paste -sd' ')" "2 0 1"
-expect "query-cpus-fast target, qom-path" "$(jget "$r" 'return.*.target' 'return.1.qom-path' | paste -sd' ')" \
-	"x86_64 x86_64 /machine/unattached/device[1]"
+expect "query-cpus-fast target, qom-path, props" \
+	"$(jget "$r" 'return.*.target' 'return.1.qom-path' 'return.1.props' | paste -sd' ')" \
+	'x86_64 x86_64 /machine/unattached/device[1] {"core-id":1,"thread-id":0,"socket-id":0}'
 tids=$(jget "$r" 'return.*.thread-id')
 ok=1
 for t in $tids; do
@@ -219,16 +252,17 @@ calc_check() {
 	qc calc "$SOCK" "$t" "$unit" >"$TMP/calc"
 	m1=$(nth "$TMP/calc" 1) busy=$(nth "$TMP/calc" 2) m2=$(nth "$TMP/calc" 3)
 	expect "calc $t $unit: at once" \
-		"$(jget "$m1" return.status return.calc-time return.calc-time-unit return.mode 'return.vcpu-dirty-rate.#' return.dirty-rate | paste -sd' ')" \
-		"measuring $t $unit dirty-ring 0 <missing>"
+		"$(jget "$m1" return.status return.calc-time return.calc-time-unit return.mode 'return.vcpu-dirty-rate' return.dirty-rate | paste -sd' ')" \
+		"measuring $t $unit dirty-ring <missing> <missing>"
 	expect "calc $t $unit: again while measuring" "$(jget "$busy" error.desc)" "the dirty rate is already being measured."
 	expect "calc $t $unit: then" \
 		"$(jget "$m2" return.status return.calc-time return.calc-time-unit return.mode return.page-size return.sample-pages 'return.vcpu-dirty-rate.*.id' | paste -sd' ')" \
-		"measured $t $unit dirty-ring 4096 0 0 1"
+		"measured $t $unit dirty-ring <missing> 0 0 1"
 	rate=$(jget "$m2" return.dirty-rate)
 	read -r v0 v1 _ < <(jget "$m2" 'return.vcpu-dirty-rate.*.dirty-rate')
 	st=$(jget "$m2" return.start-time)
 	guest=$(nth "$TMP/calc" 4 | awk '{ print $2 }')
+	read -r g0 g1 < <(nth "$TMP/calc" 4 | awk '{ print $3, $4 }')
 	el=$(nth "$TMP/calc" 5 | awk '{ print $2 }')
 	# Each member is rounded down on its own: the sum may be off by one.
 	is "$rate" '>' 0 && is "$v0" '>' 0 && is "$v1" '>' 0 &&
@@ -237,13 +271,22 @@ calc_check() {
 		fail "calc $t $unit: dirty-rate '$rate' MiB/s, vCPUs '$v0' '$v1'"
 	near "$rate" "$guest" 10 && pass "calc $t $unit: within 10% of the guest's own $guest MiB/s" ||
 		fail "calc $t $unit: $rate MiB/s, the guest says $guest MiB/s"
+	# Unequal workloads (vCPU 1 limited): each vCPU's rate is its own, not
+	# another's (issue 11 item 13: a backend that swapped them passed).
+	near "$v0" "$g0" 12 && near "$v1" "$g1" 12 &&
+		pass "calc $t $unit: vCPU 0 $v0 MiB/s (guest $g0), vCPU 1 $v1 MiB/s (guest $g1)" ||
+		fail "calc $t $unit: vCPU 0 $v0 MiB/s (guest $g0), vCPU 1 $v1 MiB/s (guest $g1), want each within 12%"
 	is "$el" '>=' "$lo" && is "$el" '<' "$hi" && pass "calc $t $unit: measured after ${el}s" ||
 		fail "calc $t $unit: measured after ${el}s (expected $lo..$hi)"
 	is "$st" '>=' $(($(date +%s) - 5)) && is "$st" '<=' "$(date +%s)" && pass "calc $t $unit: start-time $st" ||
 		fail "calc $t $unit: start-time $st, now $(date +%s)"
 }
+# vCPU 1 limited to 100 MiB/s, vCPU 0 free (several times faster): unequal workloads.
+qc exec "$SOCK" set-vcpu-dirty-limit '{"cpu-index": 1, "dirty-rate": 100}' >/dev/null
+sleep 0.5
 calc_check 1 second 1.0 1.5
 calc_check 500 millisecond 0.5 1.0
+qc exec "$SOCK" cancel-vcpu-dirty-limit >/dev/null
 expect "query-dirty-rate in seconds after 500 ms" \
 	"$(qc exec "$SOCK" query-dirty-rate -g return.calc-time -g return.calc-time-unit | paste -sd' ')" "0 second"
 
@@ -323,10 +366,18 @@ bad() {
 	esac
 }
 G=GenericError
-bad "malformed JSON" '{"execute": "query-status"' $G "JSON parse error"
-bad "not JSON" '{bad' $G "JSON parse error"
-bad "two values on a line" '{"execute": "query-status"} {"execute": "query-status"}' $G "JSON parse error"
-bad "nesting deeper than 32" "$(printf '[%.0s' $(seq 40))" $G "JSON parse error"
+bad "malformed JSON (QEMU's words)" '{"execute": "query-status"]' $G "JSON parse error, expected separator in dict"
+bad "not JSON" '{bad}' $G "JSON parse error, invalid keyword 'bad'"
+bad "a stray byte" '@' $G "JSON parse error, stray '@'"
+bad "nesting deeper than 32" "$(printf '[%.0s' $(seq 40))$(printf ']%.0s' $(seq 40))" $G \
+	"JSON nesting depth limit exceeded"
+bad "a duplicate key" '{"execute": "stop", "execute": "stop"}' $G "JSON parse error, duplicate key"
+bad "invalid UTF-8: overlong NUL" '{"execute": "\300\200"}' $G "JSON parse error, invalid UTF-8 sequence in string"
+bad "invalid UTF-8: a surrogate" '{"execute": "query-status", "id": "\355\240\200"}' $G \
+	"JSON parse error, invalid UTF-8 sequence in string"
+bad "invalid UTF-8: beyond U+10FFFF" '{"execute": "q\364\220\200\200"}' $G \
+	"JSON parse error, invalid UTF-8 sequence in string"
+bad "an escaped NUL in a name" '{"execute": "stop\\u0000x"}' $G 'JSON parse error, \u0000 is not supported'
 bad "a JSON array" '[{"execute": "query-status"}]' $G "QMP input must be a JSON object"
 bad "a JSON string" '"query-status"' $G "QMP input must be a JSON object"
 bad "a JSON number" '42' $G "QMP input must be a JSON object"
@@ -334,13 +385,16 @@ bad "{} without execute" '{}' $G "QMP input lacks member 'execute'"
 bad "execute not a string" '{"execute": ["stop"]}' $G "QMP input member 'execute' must be a string"
 bad "arguments not an object" '{"execute": "stop", "arguments": [1]}' $G \
 	"QMP input member 'arguments' must be an object"
-bad "unexpected member" '{"execute": "stop", "exec-oob": "stop"}' $G "QMP input member 'exec-oob' is unexpected"
+bad "exec-oob without oob" '{"execute": "stop", "exec-oob": "stop"}' $G "QMP input member 'exec-oob' is unexpected"
 bad "unknown command" '{"execute": "frobnicate"}' CommandNotFound "The command frobnicate has not been found"
 bad "missing argument" '{"execute": "calc-dirty-rate"}' $G "Parameter 'calc-time' is missing"
 bad "mistyped argument" '{"execute": "set-vcpu-dirty-limit", "arguments": {"dirty-rate": 50, "cpu-index": "zero"}}' \
 	$G "Invalid parameter type for 'cpu-index', expected: integer"
-bad "null argument" '{"execute": "set-vcpu-dirty-limit", "arguments": {"dirty-rate": null}}' \
-	$G "Invalid parameter type for 'dirty-rate', expected: integer"
+bad "null argument (QEMU's words)" '{"execute": "set-vcpu-dirty-limit", "arguments": {"dirty-rate": null}}' \
+	$G "Parameter 'dirty-rate' expects uint64"
+bad "dirty-rate 2^64 (QEMU refuses, json-c would clamp)" \
+	'{"execute": "set-vcpu-dirty-limit", "arguments": {"dirty-rate": 18446744073709551616}}' \
+	$G "Parameter 'dirty-rate' expects uint64"
 bad "unexpected argument" '{"execute": "query-status", "arguments": {"verbose": true}}' \
 	$G "Parameter 'verbose' is unexpected"
 bad "cpu-index 5 (2 vCPUs)" '{"execute": "set-vcpu-dirty-limit", "arguments": {"dirty-rate": 50, "cpu-index": 5}}' \
@@ -359,20 +413,31 @@ bad "calc-time-unit hour" '{"execute": "calc-dirty-rate", "arguments": {"calc-ti
 	$G "Parameter 'calc-time-unit' does not accept value 'hour'"
 bad "mode page-sampling" '{"execute": "calc-dirty-rate", "arguments": {"calc-time": 1, "mode": "page-sampling"}}' \
 	$G "mode page-sampling is not supported, only dirty-ring is"
-bad "NUL bytes" '\0\001\377\376{"exec\0ute": "stop"}' $G "JSON parse error, NUL byte in input"
-bad "line over 64 KiB" "{\"execute\": \"query-status\", \"id\": \"$(head -c 70000 /dev/zero | tr '\0' x)\"}" \
-	$G "QMP input line exceeds 65536 bytes" closed
-# Binary garbage: many lines, each an error; the connection stays usable.
+bad "over 64 KiB: reported, skipped, and the connection goes on" \
+	"{\"execute\": \"stop\", \"id\": \"$(head -c 70000 /dev/zero | tr '\0' x)\"}" \
+	$G "JSON token size limit exceeded"
+# NUL bytes: each a stray byte (QEMU prints it as nothing), stop never runs.
+{
+	printf '%s\n' "$NEG"
+	printf '\0\001\377{"exec\0ute": "stop"}\n'
+	printf '%s\n' "$AFTER"
+} | qc raw "$SOCK" >"$TMP/nul" 2>&1
+last=$(grep -v '^<' "$TMP/nul" | tail -n 1)
+expect "bad input: NUL bytes: first error, last reply" \
+	"$(jget "$(nth "$TMP/nul" 3)" error.desc)|$(jget "$last" id return.status | paste -sd' ')" \
+	"JSON parse error, stray ''|after running"
+# Binary garbage: many errors; then 0xFF (QEMU's way to reset its parser) and a request.
 {
 	printf '%s\n' "$NEG"
 	head -c 16384 /dev/urandom
-	printf '\n%s\n' "$AFTER"
+	printf '\377\n%s\n' "$AFTER"
 } | qc raw "$SOCK" >"$TMP/garbage" 2>&1
 n=$(grep -c '"error"' "$TMP/garbage")
 last=$(grep -v '^<' "$TMP/garbage" | tail -n 1)
 [ "$n" -ge 1 ] && [ "$(jget "$last" id return.status | paste -sd' ')" = "after running" ] &&
 	pass "bad input: 16 KiB of random bytes: $n error replies, then answered" ||
 	fail "bad input: random bytes: $n errors, last line: $(echo "$last" | head -c 200)"
+expect "after the bad input: stop never ran" "$(qc exec "$SOCK" query-status -g return.status)" running
 # Hanging up mid-line: the partial command is dropped, not run.
 printf '%s\n{"execute": "stop"' "$NEG" | qc raw "$SOCK" >"$TMP/mid"
 expect "client hangs up mid-line" "$(wc -l <"$TMP/mid") $(tail -n 1 "$TMP/mid")" "3 <closed>"
@@ -439,15 +504,44 @@ expect "first vmm still answers" "$(qc exec "$SOCK" query-status -g return.statu
 
 alive
 
+# --- as QEMU's clients speak: a stream, qmp-shell, qmp-shell -H --------------------
+qc stream "$SOCK" >"$TMP/stream"
+expect "stream: 3 in one write, one in 5 writes, a parse error and recovery" \
+	"$(for i in 1 2 3 4 5 6 7; do jget "$(nth "$TMP/stream" "$i")" id error.desc | paste -sd' '; done | paste -sd'|')" \
+	"1 <missing>|2 <missing>|3 The command nope has not been found|split <missing>|<missing> JSON parse error, stray '01'|<missing> JSON parse error, expecting value|5 <missing>"
+printf '%s\n' "query-status" "set-vcpu-dirty-limit dirty-rate=100 cpu-index=1" "query-vcpu-dirty-limit" \
+	"cancel-vcpu-dirty-limit cpu-index=1" "stop" "" "cont" "qom-get path=/machine/unattached/device[1] property=type" \
+	"query-hotpluggable-cpus" | qc shell "$SOCK" >"$TMP/shell"
+expect "qmp-shell session" \
+	"$(jget "$(nth "$TMP/shell" 1)" return.status)|$(nth "$TMP/shell" 2)|$(jget "$(nth "$TMP/shell" 3)" 'return.*.limit-rate')|$(nth "$TMP/shell" 4)|$(nth "$TMP/shell" 5)|$(jget "$(nth "$TMP/shell" 6)" event)|$(nth "$TMP/shell" 7)|$(jget "$(nth "$TMP/shell" 8)" return)|$(jget "$(nth "$TMP/shell" 9)" 'return.*.qom-path')" \
+	'running|{"return":{}}|100|{"return":{}}|{"return":{}}|STOP|{"return":{}}|host-x86_64-cpu|/machine/unattached/device[1] /machine/unattached/device[0]'
+printf '%s\n' "info status" "stop" "info status" "cont" "cpu 1" "info cpus" "set_vcpu_dirty_limit 50 0" \
+	"info vcpu_dirty_limit" "cancel_vcpu_dirty_limit" "calc_dirty_rate -b 1" "frob" "help stop" |
+	qc shell -H "$SOCK" >"$TMP/hmp"
+expect "qmp-shell -H: info status, stop, info status, cont" "$(sed -n 1,4p "$TMP/hmp" | paste -sd'|')" \
+	"'VM status: running\\r\\n'|''|'VM status: paused\\r\\n'|''"
+grep -Eq "^'  CPU #0: thread_id=[0-9]+\\\\r\\\\n\\* CPU #1: thread_id=[0-9]+\\\\r\\\\n'$" <(nth "$TMP/hmp" 6) &&
+	pass "qmp-shell -H: cpu 1, info cpus: $(nth "$TMP/hmp" 6)" || fail "qmp-shell -H: info cpus after cpu 1: $(nth "$TMP/hmp" 6)"
+grep -Eq "^'vcpu\[0\], limit rate 50 \(MB/s\), current rate [0-9]+ \(MB/s\)" <(nth "$TMP/hmp" 8) &&
+	pass "qmp-shell -H: set_vcpu_dirty_limit, info vcpu_dirty_limit: $(nth "$TMP/hmp" 8)" ||
+	fail "qmp-shell -H: info vcpu_dirty_limit: $(nth "$TMP/hmp" 8)"
+expect "qmp-shell -H: errors in QEMU's words" "$(sed -n 10,12p "$TMP/hmp" | paste -sd'|')" \
+	"'Error: mode dirty-bitmap is not supported, only dirty-ring is\\r\\n'|\"unknown command: 'frob'\\r\\n\"|'stop|s  -- stop emulation\\r\\n'"
+expect "after the shells: running, no limit" \
+	"$(qc exec "$SOCK" query-status -g return.status)|$(qc exec "$SOCK" query-vcpu-dirty-limit -g return)" "running|[]"
+
+alive
+
 # --- quit -----------------------------------------------------------------------------------
 qc listen "$SOCK" 1 10 >"$TMP/listen" &
 LPID=$!
 for _ in $(seq 50); do grep -q ready "$TMP/listen" && break; sleep 0.1; done
 t=$(now)
 printf '%s\n{"execute": "quit", "id": "q"}\n' "$NEG" | qc raw "$SOCK" --hold --wait 5 >"$TMP/quit"
-expect "quit: reply, SHUTDOWN, hang-up" \
-	"$(jget "$(nth "$TMP/quit" 3)" return id | paste -sd' ')|$(jget "$(nth "$TMP/quit" 4)" event data.guest data.reason | paste -sd' ')|$(nth "$TMP/quit" 5)" \
-	"{} q|SHUTDOWN false host-qmp-quit|<closed>"
+# QEMU 7.2's order: the event, then the reply.
+expect "quit: SHUTDOWN, reply, hang-up" \
+	"$(jget "$(nth "$TMP/quit" 3)" event data.guest data.reason | paste -sd' ')|$(jget "$(nth "$TMP/quit" 4)" return id | paste -sd' ')|$(nth "$TMP/quit" 5)" \
+	"SHUTDOWN false host-qmp-quit|{} q|<closed>"
 if gone $PID 2; then
 	el=$(since "$t")
 	[ "$RC" = 0 ] && is "$el" '<' 2 && pass "vmm exited with status 0, ${el}s after quit" ||
@@ -455,7 +549,8 @@ if gone $PID 2; then
 else
 	fail "vmm still running 2 s after quit"
 fi
-[ ! -e "$SOCK" ] && pass "socket file removed" || fail "socket file left behind: $(ls -l "$SOCK")"
+[ ! -e "$SOCK" ] && [ ! -e "$SOCK.lock" ] && pass "socket and lock files removed" ||
+	fail "left behind: $(ls -l "$SOCK" "$SOCK.lock" 2>&1)"
 if gone $LPID 3 && [ "$RC" = 0 ]; then
 	expect "other client got SHUTDOWN" "$(jget "$(nth "$TMP/listen" 2)" event data.reason | paste -sd' ')" \
 		"SHUTDOWN host-qmp-quit"
@@ -472,7 +567,8 @@ if answering "$S2" $VPID; then
 	kill -9 $VPID
 	wait $VPID 2>/dev/null
 	reaped $VPID
-	[ -S "$S2" ] && pass "SIGKILL leaves the socket file behind" || fail "no stale socket file after SIGKILL"
+	[ -S "$S2" ] && [ -e "$S2.lock" ] && pass "SIGKILL leaves the socket and (unlocked) lock files behind" ||
+		fail "no stale socket or lock file after SIGKILL"
 	start_vmm "$S2" "$TMP/again" --cpus 1 --mem 64M
 	if answering "$S2" $VPID; then
 		pass "a new vmm replaces the stale socket and answers"

@@ -2,6 +2,12 @@
 # SPDX-License-Identifier: MIT
 """A small QMP client for the integration tests (python3 stdlib only).
 
+It frames requests as QEMU's own Python client (qemu.qmp) does: compact
+JSON ("," and ":" separators), no newline, ids "__qmp#NNNNN" for
+execute() and none for legacy cmd_obj() (what qmp-shell sends); it
+negotiates as qemu.qmp does, enabling "oob" when the greeting offers it.
+Replies are read a line at a time, as qemu.qmp reads them.
+
     qmp_client.py exec SOCK CMD [ARGS_JSON] [-g PATH]... [--id ID]
         Connect, negotiate, run CMD.  Prints the events that arrived first,
         then the reply, one JSON object a line; with -g, only the value at
@@ -32,6 +38,16 @@
         Open N clients, negotiate each, then one more: prints the extra
         one's first line, then "served K" for how many of the N still
         answer query-status.
+    qmp_client.py shell [-H] SOCK
+        A qmp-shell session (QEMU 7.2's scripts/qmp/qmp-shell, -H for HMP):
+        standard input is typed at the shell, one command a line
+        ("NAME key=value ...", values parsed as qmp-shell parses them; an
+        empty line prints the events received).  Prints each reply as one
+        JSON line (with -H: the "return" text, repr'd, or "CLASS: desc").
+    qmp_client.py stream SOCK
+        Requests as a stream: three in one write, one split over five
+        writes 50 ms apart, one in one write with a parse error before it.
+        Prints every reply line.
     qmp_client.py get PATH...
         Print the value at each PATH of the JSON object on standard input.
 
@@ -100,17 +116,31 @@ class Qmp:
         self.sock.sendall(data)
 
     def send(self, obj):
-        self.send_raw(json.dumps(obj).encode() + b"\n")
+        # As qemu.qmp's Message: compact, no newline.
+        self.send_raw(json.dumps(obj, separators=(",", ":")).encode())
 
     def hello(self, negotiate=True):
         self.greeting = self.recv()
         if self.greeting is None or "QMP" not in self.greeting:
             raise Closed()
         if negotiate:
-            r = self.cmd("qmp_capabilities")
+            # As qemu.qmp's QMPClient._negotiate(): oob if offered, no id.
+            args = {}
+            if "oob" in self.greeting["QMP"]["capabilities"]:
+                args["enable"] = ["oob"]
+            r = self.cmd("qmp_capabilities", args)
             if "return" not in r:
                 raise Closed()
         return self.greeting
+
+    def recv_pending(self, timeout):
+        """Events that arrive within timeout, kept in self.events."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.recv(max(0.0, deadline - time.monotonic()))
+            if m is None:
+                return
+            self.events.append(m)
 
     def reply(self, timeout=TIMEOUT):
         """The next reply; events met on the way are kept in self.events."""
@@ -352,6 +382,89 @@ def cmd_clients(argv):
     return 0
 
 
+def shell_value(val):
+    """qmp-shell's QMPShell._parse_value()."""
+    try:
+        return int(val)
+    except ValueError:
+        pass
+    if val.lower() == "true":
+        return True
+    if val.lower() == "false":
+        return False
+    if val.startswith(("{", "[")):
+        try:
+            return json.loads(val)
+        except ValueError:
+            pass
+    return val
+
+
+def shell_cmd(line):
+    """qmp-shell's _build_cmd() for a plain command: NAME key=value ..."""
+    words = line.split()
+    args = {}
+    for w in words[1:]:
+        key, _, val = w.partition("=")
+        args[key] = shell_value(val)
+    return {"execute": words[0], "arguments": args}
+
+
+def cmd_shell(argv):
+    hmp = argv[0] == "-H"
+    q = Qmp(argv[-1])
+    q.hello()
+    cpu = 0
+    for line in sys.stdin.read().splitlines():
+        if line == "":
+            # qmp-shell prints what arrived meanwhile.
+            q.recv_pending(0.2)
+            for e in q.events:
+                out(e)
+            q.events = []
+            continue
+        if hmp:
+            if line.split()[0] == "cpu":
+                cpu = int(line.split()[1])
+            req = {"execute": "human-monitor-command",
+                   "arguments": {"command-line": line, "cpu-index": cpu}}
+        else:
+            req = shell_cmd(line)
+        q.send(req)
+        r = q.reply()
+        if r is None:
+            print("<timeout>")
+            return 2
+        if not hmp:
+            out(r)
+        elif "return" in r:
+            print(repr(r["return"]))
+        else:
+            print("%s: %s" % (r["error"]["class"], r["error"]["desc"]))
+    return 0
+
+
+def cmd_stream(argv):
+    q = Qmp(argv[0])
+    q.hello()
+    q.send_raw(b'{"execute":"query-status","id":1}{"execute":"query-name","id":2}'
+               b' {"execute":"nope","id":3}')
+    split = b'{"execute":"query-version","id":"split"}'
+    for i in range(0, len(split), 9):
+        q.send_raw(split[i:i + 9])
+        time.sleep(0.05)
+    q.send_raw(b'{"a":01}{"execute":"query-kvm","id":5}')
+    try:
+        while True:
+            line = q.readline(1)
+            if line is None:
+                break
+            print(line.decode(errors="replace"), flush=True)
+    except Closed:
+        print("<closed>")
+    return 0
+
+
 def cmd_get(argv):
     try:
         obj = json.loads(sys.stdin.read())
@@ -381,6 +494,8 @@ COMMANDS = {
     "calc": cmd_calc,
     "flood": cmd_flood,
     "clients": cmd_clients,
+    "shell": cmd_shell,
+    "stream": cmd_stream,
     "get": cmd_get,
 }
 

@@ -161,6 +161,11 @@ static void test_syntax_errors(void **state)
 	expect("{\"id\":nan}", "E:JSON parse error, invalid keyword 'nan'", NULL);
 	expect("{\"id\":truex}", "E:JSON parse error, invalid keyword 'truex'", NULL);
 	expect("nul {}", "E:JSON parse error, invalid keyword 'nul'", "{}", NULL);
+	/* QEMU parses a key as a value: the keyword's flaw first. */
+	expect("{bad}", "E:JSON parse error, invalid keyword 'bad'", NULL);
+	/* ... but where it wants a separator it looks no further. */
+	expect("{\"a\" \"\\ud800\"}", "E:JSON parse error, missing : in object pair", NULL);
+	expect("{\"a\":1 bad}", "E:JSON parse error, expected separator in dict", NULL);
 	/* QEMU: a duplicate key is a parse error, at any depth. */
 	expect("{\"execute\":\"query-status\",\"id\":1,\"id\":2}",
 	       "E:JSON parse error, duplicate key", NULL);
