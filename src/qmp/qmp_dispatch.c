@@ -150,10 +150,11 @@ static json_object *check_envelope(json_object *req, bool allow_oob, const char 
 			if (!json_object_is_type(val, json_type_string))
 				return qmp_error_new(QMP_ERROR_GENERIC,
 						     "QMP input member '%s' must be a string", key);
+			/* QEMU's words, whatever the order (its dict's order is fixed). */
 			if (exec_key)
-				return qmp_error_new(QMP_ERROR_GENERIC,
-						     "QMP input member '%s' clashes with '%s'", key,
-						     exec_key);
+				return qmp_error_new(
+				    QMP_ERROR_GENERIC,
+				    "QMP input member 'execute' clashes with 'exec-oob'");
 			exec_key = key;
 			*name = json_object_get_string(val);
 			*oob = !strcmp(key, "exec-oob");

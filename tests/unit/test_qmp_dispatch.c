@@ -226,7 +226,9 @@ static void test_oob(void **state)
 	assert_int_equal(num(c->reply, "id"), 5);
 	expect_generic(req(c, "{\"exec-oob\": \"stop\"}"), "The command stop does not support OOB");
 	expect_generic(req(c, "{\"execute\": \"stop\", \"exec-oob\": \"stop\"}"),
-		       "QMP input member 'exec-oob' clashes with 'execute'");
+		       "QMP input member 'execute' clashes with 'exec-oob'");
+	expect_generic(req(c, "{\"exec-oob\": \"stop\", \"execute\": \"stop\"}"),
+		       "QMP input member 'execute' clashes with 'exec-oob'");
 	expect_generic(req(c, "{\"exec-oob\": 1}"), "QMP input member 'exec-oob' must be a string");
 	expect_error(req(c, "{\"exec-oob\": \"nope\"}"), QMP_ERROR_NOT_FOUND,
 		     "The command nope has not been found");
