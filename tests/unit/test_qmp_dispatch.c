@@ -215,7 +215,12 @@ static void test_oob(void **state)
 	expect_generic(req(c, "{\"exec-oob\": \"query-status\", \"id\": \"o\"}"),
 		       "QMP input member 'exec-oob' is unexpected");
 	assert_string_equal(str(c->reply, "id"), "o");
-	assert_true(qmp_request_is_oob(at(json_tokener_parse("{\"exec-oob\": \"x\"}"), "")));
+	{
+		json_object *o = json_tokener_parse("{\"exec-oob\": \"x\"}");
+
+		assert_true(qmp_request_is_oob(o));
+		json_object_put(o);
+	}
 
 	memset(&c->s, 0, sizeof(c->s));
 	expect_empty_return(req(c, "{\"execute\": \"qmp_capabilities\", "
