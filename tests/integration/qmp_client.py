@@ -456,7 +456,7 @@ def cmd_stream(argv):
     q.send_raw(b'{"a":01}{"execute":"query-kvm","id":5}')
     try:
         while True:
-            line = q.readline(1)
+            line = q.readline(0.3)
             if line is None:
                 break
             print(line.decode(errors="replace"), flush=True)
