@@ -297,7 +297,9 @@ limit=50
 lim() { qc exec "$SOCK" "$@"; }
 rates 1
 u0=$R0 u1=$R1
-is "$u0" '>' $((limit * 4)) && is "$u1" '>' $((limit * 4)) &&
+# 3x the limit: far more than the +-15% bands below, and what the guest
+# still writes under ASan on a busy 2-core host (~150-250 MiB/s).
+is "$u0" '>' $((limit * 3)) && is "$u1" '>' $((limit * 3)) &&
 	pass "unthrottled: cpu0 $u0, cpu1 $u1 MiB/s (well above $limit)" ||
 	fail "unthrottled: cpu0 $u0, cpu1 $u1 MiB/s: too slow for the limit checks to mean anything"
 expect "set-vcpu-dirty-limit cpu 0" "$(lim set-vcpu-dirty-limit "{\"dirty-rate\": $limit, \"cpu-index\": 0}")" '{"return":{}}'
