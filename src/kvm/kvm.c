@@ -30,6 +30,20 @@ static int open_error(const char *path, int e, char *err, size_t errlen)
 	return -e;
 }
 
+int kvm_sys_ioctl_named(const struct kvm_sys *sys, unsigned long cmd, void *arg, const char *name,
+			char *err, size_t errlen)
+{
+	int r = ioctl(sys->fd, cmd, arg);
+
+	if (r < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s", name, strerror(e));
+		return -e;
+	}
+	return r;
+}
+
 int kvm_check_cap(const struct kvm_sys *sys, long cap)
 {
 	int r = ioctl(sys->fd, KVM_CHECK_EXTENSION, cap);
@@ -40,17 +54,17 @@ static int get_cpuid(struct kvm_sys *sys, char *err, size_t errlen)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *c = calloc(1, sz);
+	int r;
 
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	c->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(sys->fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-		int e = errno;
+	r = kvm_sys_ioctl(sys, KVM_GET_SUPPORTED_CPUID, c, err, errlen);
+	if (r < 0) {
 		free(c);
-		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(e));
-		return -e;
+		return r;
 	}
 	sys->cpuid = c;
 	return 0;
@@ -69,8 +83,7 @@ int kvm_open(struct kvm_sys *sys, const char *path, char *err, size_t errlen)
 	if (r != KVM_API_VERSION_EXPECTED) {
 		snprintf(err, errlen, "KVM_GET_API_VERSION: %s reports version %d, expected %d",
 			 path, r, KVM_API_VERSION_EXPECTED);
-		close(sys->fd);
-		sys->fd = -1;
+		kvm_close(sys);
 		return -EINVAL;
 	}
 	sys->max_vcpus = kvm_check_cap(sys, KVM_CAP_MAX_VCPUS);
@@ -82,18 +95,15 @@ int kvm_open(struct kvm_sys *sys, const char *path, char *err, size_t errlen)
 	sys->ring_acq_rel = sys->ring_max_bytes > 0;
 	if (!sys->ring_acq_rel)
 		sys->ring_max_bytes = (uint32_t)kvm_check_cap(sys, KVM_CAP_DIRTY_LOG_RING);
-	sys->vcpu_mmap_size = ioctl(sys->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (sys->vcpu_mmap_size <= 0) {
-		int e = errno;
-		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(e));
-		close(sys->fd);
-		sys->fd = -1;
-		return -e;
+	r = kvm_sys_ioctl(sys, KVM_GET_VCPU_MMAP_SIZE, NULL, err, errlen);
+	if (r <= 0) {
+		kvm_close(sys);
+		return r < 0 ? r : -EINVAL;
 	}
+	sys->vcpu_mmap_size = r;
 	r = get_cpuid(sys, err, errlen);
 	if (r < 0) {
-		close(sys->fd);
-		sys->fd = -1;
+		kvm_close(sys);
 		return r;
 	}
 	return 0;

@@ -20,6 +20,7 @@ int kvm_vcpu_create(struct kvm_vcpu *vcpu, struct kvm_vm *vm, int index, char *e
 	vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
 	if (vcpu->fd < 0) {
 		e = errno;
+		vcpu->fd = -1;
 		snprintf(err, errlen, "KVM_CREATE_VCPU(%d): %s", index, strerror(e));
 		return -e;
 	}
@@ -69,15 +70,24 @@ void kvm_vcpu_destroy(struct kvm_vcpu *vcpu)
 	vcpu->fd = -1;
 }
 
-static int vcpu_ioctl(struct kvm_vcpu *vcpu, unsigned long req, void *arg, const char *name,
-		      char *err, size_t errlen)
+int kvm_vcpu_ioctl_named(struct kvm_vcpu *vcpu, unsigned long cmd, void *arg, const char *name,
+			 char *err, size_t errlen)
 {
-	if (ioctl(vcpu->fd, req, arg) < 0) {
+	int r = ioctl(vcpu->fd, cmd, arg);
+
+	if (r < 0) {
 		int e = errno;
+
 		snprintf(err, errlen, "%s on vCPU %d: %s", name, vcpu->index, strerror(e));
 		return -e;
 	}
-	return 0;
+	return r;
+}
+
+/* For the calls whose success is 0. */
+static int zero_or_err(int r)
+{
+	return r < 0 ? r : 0;
 }
 
 int kvm_vcpu_set_cpuid(struct kvm_vcpu *vcpu, const struct kvm_sys *sys, char *err, size_t errlen)
@@ -93,28 +103,35 @@ int kvm_vcpu_set_cpuid(struct kvm_vcpu *vcpu, const struct kvm_sys *sys, char *e
 		if (e->function == 0xb)
 			e->edx = (uint32_t)vcpu->index;
 	}
-	return vcpu_ioctl(vcpu, KVM_SET_CPUID2, c, "KVM_SET_CPUID2", err, errlen);
+	return zero_or_err(kvm_vcpu_ioctl(vcpu, KVM_SET_CPUID2, c, err, errlen));
 }
 
 int kvm_vcpu_get_regs(struct kvm_vcpu *vcpu, struct kvm_regs *regs, char *err, size_t errlen)
 {
-	return vcpu_ioctl(vcpu, KVM_GET_REGS, regs, "KVM_GET_REGS", err, errlen);
+	return zero_or_err(kvm_vcpu_ioctl(vcpu, KVM_GET_REGS, regs, err, errlen));
 }
 
 int kvm_vcpu_set_regs(struct kvm_vcpu *vcpu, const struct kvm_regs *regs, char *err, size_t errlen)
 {
-	return vcpu_ioctl(vcpu, KVM_SET_REGS, (void *)regs, "KVM_SET_REGS", err, errlen);
+	return zero_or_err(kvm_vcpu_ioctl(vcpu, KVM_SET_REGS, (void *)regs, err, errlen));
 }
 
 int kvm_vcpu_get_sregs(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs, char *err, size_t errlen)
 {
-	return vcpu_ioctl(vcpu, KVM_GET_SREGS, sregs, "KVM_GET_SREGS", err, errlen);
+	return zero_or_err(kvm_vcpu_ioctl(vcpu, KVM_GET_SREGS, sregs, err, errlen));
 }
 
 int kvm_vcpu_set_sregs(struct kvm_vcpu *vcpu, const struct kvm_sregs *sregs, char *err,
 		       size_t errlen)
 {
-	return vcpu_ioctl(vcpu, KVM_SET_SREGS, (void *)sregs, "KVM_SET_SREGS", err, errlen);
+	return zero_or_err(kvm_vcpu_ioctl(vcpu, KVM_SET_SREGS, (void *)sregs, err, errlen));
+}
+
+int kvm_vcpu_set_mp_state(struct kvm_vcpu *vcpu, uint32_t mp_state, char *err, size_t errlen)
+{
+	struct kvm_mp_state mp = {.mp_state = mp_state};
+
+	return zero_or_err(kvm_vcpu_ioctl(vcpu, KVM_SET_MP_STATE, &mp, err, errlen));
 }
 
 int kvm_vcpu_tsc_khz(struct kvm_vcpu *vcpu)

@@ -8,16 +8,38 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-int kvm_vm_create(struct kvm_vm *vm, const struct kvm_sys *sys, char *err, size_t errlen)
+int kvm_vm_ioctl_named(struct kvm_vm *vm, unsigned long cmd, void *arg, const char *name, char *err,
+		       size_t errlen)
 {
-	memset(vm, 0, sizeof(*vm));
-	vm->sys = sys;
-	vm->fd = ioctl(sys->fd, KVM_CREATE_VM, 0);
-	if (vm->fd < 0) {
+	int r = ioctl(vm->fd, cmd, arg);
+
+	if (r < 0) {
 		int e = errno;
-		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(e));
+
+		snprintf(err, errlen, "%s: %s", name, strerror(e));
 		return -e;
 	}
+	return r;
+}
+
+int kvm_vm_create(struct kvm_vm *vm, const struct kvm_sys *sys, char *err, size_t errlen)
+{
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->sys = sys;
+	r = kvm_sys_ioctl(sys, KVM_CREATE_VM, NULL, err, errlen);
+	vm->fd = r < 0 ? -1 : r;
+	return r < 0 ? r : 0;
+}
+
+int kvm_vm_create_irqchip(struct kvm_vm *vm, char *err, size_t errlen)
+{
+	int r = kvm_vm_ioctl(vm, KVM_CREATE_IRQCHIP, NULL, err, errlen);
+
+	if (r < 0)
+		return r;
+	vm->irqchip = true;
 	return 0;
 }
 
@@ -79,6 +101,14 @@ int kvm_vm_set_memslot(struct kvm_vm *vm, uint32_t slot, uint64_t gpa, uint64_t 
 		return -e;
 	}
 	return 0;
+}
+
+int kvm_vm_clear_memslot(struct kvm_vm *vm, uint32_t slot, char *err, size_t errlen)
+{
+	struct kvm_userspace_memory_region m = {.slot = slot};
+	int r = kvm_vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &m, err, errlen);
+
+	return r < 0 ? r : 0;
 }
 
 int kvm_vm_reset_dirty_rings(struct kvm_vm *vm)

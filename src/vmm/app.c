@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "dirtylimit/dl_ctrl.h"
+#include "vmm/boot_vm.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 #include "vmm/vm_qmp.h"
@@ -78,18 +79,16 @@ static void print_summary(struct vm *vm)
 int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_len)
 {
 	struct vm_params p = {
-	    .mem_size = cfg->mem_size,
-	    .ncpus = (int)cfg->ncpus,
-	    .ring_entries = cfg->dirty_ring_size,
-	    .kernel = kernel,
-	    .kernel_len = kernel_len,
-	    .append = cfg->append,
+	    .shape = {.mem_size = cfg->mem_size,
+		      .ncpus = (int)cfg->ncpus,
+		      .ring_entries = cfg->dirty_ring_size},
 	    .harvester =
 		cfg->harvester == CLI_HARVESTER_SIMPLE ? VM_HARVEST_SIMPLE : VM_HARVEST_SELF,
 	    .harvest_delay_us = cfg->harvest_delay_us,
 	    .tick_ns = (uint64_t)cfg->tick_us * 1000ull,
 	    .console_fd = 1,
 	};
+	struct vm_kernel k = {.image = kernel, .len = kernel_len, .append = cfg->append};
 	static struct vm vm; /* large; owned by the main thread for the whole run */
 	struct dl_ctrl ctl;
 	struct vm_qmp *qmp = NULL;
@@ -109,6 +108,8 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 		}
 	}
 	r = vm_create(&vm, &p, err, sizeof(err));
+	if (r == 0)
+		r = boot_vm(&vm, &k, err, sizeof(err));
 	if (r < 0) {
 		vmm_log("%s", err);
 		if (qmp)

@@ -79,6 +79,12 @@ static int start_vcpu(struct vcpu *v, const struct boot_info *bi, const struct l
 		atomic_store(&v->halted, true);
 		return 0;
 	}
+	if (v->vm->kvm.irqchip) {
+		/* An in-kernel LAPIC holds APs for INIT/SIPI; we start them ourselves. */
+		r = kvm_vcpu_set_mp_state(&v->kvm, KVM_MP_STATE_RUNNABLE, err, errlen);
+		if (r < 0)
+			return r;
+	}
 	r = kvm_vcpu_get_sregs(&v->kvm, &ks, err, errlen);
 	if (r < 0)
 		return r;
@@ -94,7 +100,7 @@ static int start_vcpu(struct vcpu *v, const struct boot_info *bi, const struct l
 	return kvm_vcpu_set_regs(&v->kvm, &kr, err, errlen);
 }
 
-int boot_vm(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
+int boot_vm(struct vm *vm, const struct vm_kernel *k, char *err, size_t errlen)
 {
 	/* Main thread only, during set-up; libfdt wants 8-byte alignment. */
 	static uint8_t fdt[BOOT_FDT_MAX] __attribute__((aligned(8)));
@@ -104,10 +110,10 @@ int boot_vm(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
 	struct mdesc md;
 	int tsc_khz, r;
 
-	r = loader_parse(p->kernel, p->kernel_len, vm->ram_size, &li, err, errlen);
+	r = loader_parse(k->image, k->len, vm->ram_size, &li, err, errlen);
 	if (r < 0)
 		return r;
-	r = loader_copy(&li, p->kernel, vm->ram, vm->ram_size);
+	r = loader_copy(&li, k->image, vm->ram, vm->ram_size);
 	if (r < 0) {
 		snprintf(err, errlen, "the kernel does not fit in guest memory");
 		return r;
@@ -116,7 +122,7 @@ int boot_vm(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
 	memset(&md, 0, sizeof(md));
 	md.mem_size = vm->ram_size;
 	md.ncpus = (unsigned)vm->ncpus;
-	md.bootargs = p->append;
+	md.bootargs = k->append;
 	md.tsc_khz = tsc_khz > 0 ? (uint32_t)tsc_khz : 0;
 	md.stats_gpa = vm->stats_gpa;
 	md.stats_size = vm->stats_size;
@@ -124,7 +130,7 @@ int boot_vm(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
 	r = mdesc_build(fdt, sizeof(fdt), &md, err, errlen);
 	if (r < 0)
 		return r;
-	bp.cmdline = p->append;
+	bp.cmdline = k->append;
 	bp.fdt = fdt;
 	bp.fdt_size = mdesc_size(fdt);
 	r = boot_setup(vm->ram, vm->ram_size, &bp, &bi, err, errlen);

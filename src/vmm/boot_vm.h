@@ -3,7 +3,7 @@
  * boot_vm: puts a kernel into a created VM.  The thin layer between the
  * pure loader/mdesc/boot modules and KVM: parses and copies the kernel,
  * builds the machine description, writes the boot structures and sets every
- * vCPU's registers.
+ * vCPU's registers.  A VM that receives a migration is never booted.
  */
 #ifndef VMM_BOOT_VM_H
 #define VMM_BOOT_VM_H
@@ -12,7 +12,13 @@
 #include <stdint.h>
 
 struct vm;
-struct vm_params;
+
+/* What boot_vm() loads. */
+struct vm_kernel {
+	const uint8_t *image; /* Multiboot ELF */
+	size_t len;
+	const char *append; /* the kernel command line */
+};
 
 /* Alignment of the stats device above RAM: the guest maps 2 MiB pages. */
 #define BOOT_STATS_ALIGN (2ull << 20)
@@ -20,6 +26,11 @@ struct vm_params;
 /* Guest-physical address of the stats device for a guest of mem_size bytes. */
 uint64_t boot_stats_gpa(uint64_t mem_size);
 
-int boot_vm(struct vm *vm, const struct vm_params *p, char *err, size_t errlen);
+/*
+ * Load a kernel into a created VM that has never run: copy it and its boot
+ * structures into RAM and give every vCPU its first registers.  Main
+ * thread, before vm_start().
+ */
+int boot_vm(struct vm *vm, const struct vm_kernel *k, char *err, size_t errlen);
 
 #endif

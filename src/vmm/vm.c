@@ -64,97 +64,151 @@ static void *map_anon(uint64_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
+static int create_vcpu(struct vm *vm, struct vcpu *v, int i, char *err, size_t errlen)
 {
 	int r;
 
-	memset(vm, 0, sizeof(*vm));
-	vm->sys.fd = -1;
-	vm->kvm.fd = -1;
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_mutex_init(&vm->kick_lock, NULL);
-	{
+	v->index = i;
+	v->vm = vm;
+	r = kvm_vcpu_create(&v->kvm, &vm->kvm, i, err, errlen);
+	if (r < 0)
+		return r;
+	r = kvm_vcpu_set_cpuid(&v->kvm, &vm->sys, err, errlen);
+	if (r < 0) {
+		kvm_vcpu_destroy(&v->kvm);
+		return r;
+	}
+	dirty_vcpu_init(&v->dirty, i, v->kvm.ring, vm->kvm.ring_entries);
+	dl_vcpu_init(&v->dl, &vm->dl_params);
+	v->slice_ns = vm->tick_ns;
+	return 0;
+}
+
+/* The steps of vm_create(); each one's undo is in vm_destroy(). */
+static int create_stage(struct vm *vm, enum vm_stage stage, const struct vm_params *p, char *err,
+			size_t errlen)
+{
+	const struct vm_shape *sh = &p->shape;
+	int r;
+
+	switch (stage) {
+	case VM_STAGE_NONE:
+		return 0;
+	case VM_STAGE_SYNC: {
 		pthread_condattr_t ca;
 
+		pthread_mutex_init(&vm->lock, NULL);
+		pthread_mutex_init(&vm->kick_lock, NULL);
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&vm->cond, &ca);
 		pthread_condattr_destroy(&ca);
+		dev_console_init(&vm->console, p->console_fd);
+		return 0;
 	}
-	dev_console_init(&vm->console, p->console_fd);
+	case VM_STAGE_KVM:
+		r = kvm_open(&vm->sys, "/dev/kvm", err, errlen);
+		if (r < 0)
+			return r;
+		if (sh->ncpus > vm->sys.max_vcpus) {
+			snprintf(err, errlen, "--cpus %d is more than this KVM allows (%d)",
+				 sh->ncpus, vm->sys.max_vcpus);
+			kvm_close(&vm->sys);
+			return -EINVAL;
+		}
+		return 0;
+	case VM_STAGE_VM:
+		r = kvm_vm_create(&vm->kvm, &vm->sys, err, errlen);
+		if (r < 0)
+			return r;
+		r = kvm_vm_enable_dirty_ring(&vm->kvm, sh->ring_entries, err, errlen);
+		if (r == 0 && sh->irqchip)
+			r = kvm_vm_create_irqchip(&vm->kvm, err, errlen);
+		if (r < 0)
+			kvm_vm_destroy(&vm->kvm);
+		return r;
+	case VM_STAGE_RAM:
+		vm->ram = map_anon(sh->mem_size);
+		if (!vm->ram) {
+			snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
+				 (unsigned long long)(sh->mem_size >> 20), strerror(errno));
+			return -ENOMEM;
+		}
+		return 0;
+	case VM_STAGE_STATS:
+		vm->stats = map_anon(vm->stats_size);
+		if (!vm->stats) {
+			snprintf(err, errlen, "cannot map the stats device: %s", strerror(errno));
+			return -ENOMEM;
+		}
+		return 0;
+	case VM_STAGE_SLOTS:
+		r = kvm_vm_set_memslot(&vm->kvm, VM_SLOT_RAM, 0, sh->mem_size, vm->ram, true, err,
+				       errlen);
+		if (r < 0)
+			return r;
+		r = kvm_vm_set_memslot(&vm->kvm, VM_SLOT_STATS, vm->stats_gpa, vm->stats_size,
+				       vm->stats, false, err, errlen);
+		if (r < 0)
+			kvm_vm_clear_memslot(&vm->kvm, VM_SLOT_RAM, err, errlen);
+		return r;
+	case VM_STAGE_TRACKER:
+		dirty_tracker_init(&vm->dirty, &vm->kvm);
+		vm->dirty.delay_us = p->harvest_delay_us;
+		r = dirty_tracker_add_slot(&vm->dirty, VM_SLOT_RAM, 0, sh->mem_size / 4096);
+		if (r < 0) {
+			dirty_tracker_destroy(&vm->dirty);
+			snprintf(err, errlen, "cannot allocate the dirty bitmap");
+		}
+		return r;
+	case VM_STAGE_VCPUS:
+		vm->vcpus = calloc((size_t)sh->ncpus, sizeof(*vm->vcpus));
+		if (!vm->vcpus) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		for (int i = 0; i < sh->ncpus; i++)
+			vm->vcpus[i].kvm.fd = -1;
+		/* From here vm_destroy() undoes the vCPUs made so far. */
+		vm->stage = VM_STAGE_VCPUS;
+		for (int i = 0; i < sh->ncpus; i++) {
+			r = create_vcpu(vm, &vm->vcpus[i], i, err, errlen);
+			if (r < 0)
+				return r;
+			vm->vcpus_created = i + 1;
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->sys.fd = -1;
+	vm->kvm.fd = -1;
+	vm->shape = p->shape;
 	vm->main_thread = pthread_self();
 	vm->harvester = p->harvester;
-	vm->ncpus = p->ncpus;
-	vm->ram_size = p->mem_size;
-	vm->tick_ns = p->tick_ns ? p->tick_ns : auto_tick_ns(p->ring_entries);
-
-	r = kvm_open(&vm->sys, "/dev/kvm", err, errlen);
-	if (r < 0)
-		return r;
-	if (p->ncpus > vm->sys.max_vcpus) {
-		snprintf(err, errlen, "--cpus %d is more than this KVM allows (%d)", p->ncpus,
-			 vm->sys.max_vcpus);
-		return -EINVAL;
-	}
-	r = kvm_vm_create(&vm->kvm, &vm->sys, err, errlen);
-	if (r < 0)
-		return r;
-	r = kvm_vm_enable_dirty_ring(&vm->kvm, p->ring_entries, err, errlen);
-	if (r < 0)
-		return r;
-
-	vm->ram = map_anon(p->mem_size);
-	if (!vm->ram) {
-		snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
-			 (unsigned long long)(p->mem_size >> 20), strerror(errno));
-		return -ENOMEM;
-	}
-	vm->stats_gpa = boot_stats_gpa(p->mem_size);
+	vm->ncpus = p->shape.ncpus;
+	vm->ram_size = p->shape.mem_size;
+	vm->stats_gpa = boot_stats_gpa(p->shape.mem_size);
 	vm->stats_size = STRESS_STATS_SIZE;
-	vm->stats = map_anon(vm->stats_size);
-	if (!vm->stats) {
-		snprintf(err, errlen, "cannot map the stats device: %s", strerror(errno));
-		return -ENOMEM;
-	}
-	r = kvm_vm_set_memslot(&vm->kvm, VM_SLOT_RAM, 0, p->mem_size, vm->ram, true, err, errlen);
-	if (r < 0)
-		return r;
-	r = kvm_vm_set_memslot(&vm->kvm, VM_SLOT_STATS, vm->stats_gpa, vm->stats_size, vm->stats,
-			       false, err, errlen);
-	if (r < 0)
-		return r;
-	dirty_tracker_init(&vm->dirty, &vm->kvm);
-	vm->dirty.delay_us = p->harvest_delay_us;
-	r = dirty_tracker_add_slot(&vm->dirty, VM_SLOT_RAM, 0, p->mem_size / 4096);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot allocate the dirty bitmap");
-		return r;
-	}
-
-	vm->vcpus = calloc((size_t)p->ncpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	vm->tick_ns = p->tick_ns ? p->tick_ns : auto_tick_ns(p->shape.ring_entries);
 	dl_params_default(&vm->dl_params);
 	vm->dl_params.tick_ns = vm->tick_ns;
-	for (int i = 0; i < p->ncpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
 
-		v->index = i;
-		v->vm = vm;
-		v->kvm.fd = -1;
-		r = kvm_vcpu_create(&v->kvm, &vm->kvm, i, err, errlen);
-		if (r < 0)
+	for (enum vm_stage st = VM_STAGE_SYNC; st <= VM_STAGE_VCPUS; st++) {
+		int r = create_stage(vm, st, p, err, errlen);
+
+		if (r < 0) {
+			/* Each stage undoes its own partial work; vm_destroy() the stages before. */
+			vm_destroy(vm);
 			return r;
-		r = kvm_vcpu_set_cpuid(&v->kvm, &vm->sys, err, errlen);
-		if (r < 0)
-			return r;
-		dirty_vcpu_init(&v->dirty, i, v->kvm.ring, vm->kvm.ring_entries);
-		dl_vcpu_init(&v->dl, &vm->dl_params);
-		v->slice_ns = vm->tick_ns;
+		}
+		vm->stage = st;
 	}
-	return boot_vm(vm, p, err, errlen);
+	return 0;
 }
 
 static void *simple_harvester(void *arg)
@@ -281,32 +335,55 @@ void vm_join(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	if (vm->vcpus) {
-		for (int i = 0; i < vm->ncpus; i++) {
+	char err[256];
+
+	/* Reverse order of vm_create(); each case falls through to the one before. */
+	switch (vm->stage) {
+	case VM_STAGE_VCPUS:
+		for (int i = vm->vcpus_created - 1; i >= 0; i--) {
 			struct vcpu *v = &vm->vcpus[i];
 
 			if (v->has_timer)
 				timer_delete(v->timer);
-			if (v->kvm.fd >= 0) {
-				dirty_vcpu_destroy(&v->dirty);
-				kvm_vcpu_destroy(&v->kvm);
-			}
+			v->has_timer = false;
+			dirty_vcpu_destroy(&v->dirty);
+			kvm_vcpu_destroy(&v->kvm);
 		}
+		vm->vcpus_created = 0;
 		free(vm->vcpus);
 		vm->vcpus = NULL;
-	}
-	dirty_tracker_destroy(&vm->dirty);
-	if (vm->kvm.fd >= 0)
-		kvm_vm_destroy(&vm->kvm);
-	if (vm->ram)
-		munmap(vm->ram, vm->ram_size);
-	if (vm->stats)
+		/* fall through */
+	case VM_STAGE_TRACKER:
+		dirty_tracker_destroy(&vm->dirty);
+		/* fall through */
+	case VM_STAGE_SLOTS:
+		kvm_vm_clear_memslot(&vm->kvm, VM_SLOT_STATS, err, sizeof(err));
+		kvm_vm_clear_memslot(&vm->kvm, VM_SLOT_RAM, err, sizeof(err));
+		/* fall through */
+	case VM_STAGE_STATS:
 		munmap(vm->stats, vm->stats_size);
-	kvm_close(&vm->sys);
-	dev_console_destroy(&vm->console);
-	pthread_cond_destroy(&vm->cond);
-	pthread_mutex_destroy(&vm->lock);
-	pthread_mutex_destroy(&vm->kick_lock);
+		vm->stats = NULL;
+		/* fall through */
+	case VM_STAGE_RAM:
+		munmap(vm->ram, vm->ram_size);
+		vm->ram = NULL;
+		/* fall through */
+	case VM_STAGE_VM:
+		kvm_vm_destroy(&vm->kvm);
+		/* fall through */
+	case VM_STAGE_KVM:
+		kvm_close(&vm->sys);
+		/* fall through */
+	case VM_STAGE_SYNC:
+		dev_console_destroy(&vm->console);
+		pthread_cond_destroy(&vm->cond);
+		pthread_mutex_destroy(&vm->lock);
+		pthread_mutex_destroy(&vm->kick_lock);
+		/* fall through */
+	case VM_STAGE_NONE:
+		break;
+	}
+	vm->stage = VM_STAGE_NONE;
 }
 
 int vm_pause(struct vm *vm)

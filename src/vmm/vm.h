@@ -83,13 +83,33 @@ struct vcpu {
 	_Atomic bool wake; /* cut the current penalty sleep short (a new limit) */
 };
 
-struct vm_params {
-	uint64_t mem_size;
+/*
+ * What a VM is made of: all a migration destination needs to know to build
+ * an empty VM that the source's memory and state fit into.
+ */
+struct vm_shape {
+	uint64_t mem_size; /* bytes of RAM, a multiple of 4 KiB */
 	int ncpus;
-	uint32_t ring_entries;
-	const uint8_t *kernel;
-	size_t kernel_len;
-	const char *append;
+	uint32_t ring_entries; /* dirty ring entries per vCPU, a power of two */
+	bool irqchip;	       /* in-kernel LAPICs, PICs and IOAPIC (vmm runs without) */
+};
+
+/* How far vm_create() got: vm_destroy() undoes the stages in reverse. */
+enum vm_stage {
+	VM_STAGE_NONE = 0,
+	VM_STAGE_SYNC,	  /* locks, condition variable, console */
+	VM_STAGE_KVM,	  /* /dev/kvm open */
+	VM_STAGE_VM,	  /* KVM_CREATE_VM, dirty ring, irqchip */
+	VM_STAGE_RAM,	  /* guest RAM mapped */
+	VM_STAGE_STATS,	  /* the stats device mapped */
+	VM_STAGE_SLOTS,	  /* both memslots registered */
+	VM_STAGE_TRACKER, /* dirty tracker with its bitmap */
+	VM_STAGE_VCPUS,	  /* vm->vcpus allocated; vm->vcpus_created of them exist */
+};
+
+struct vm_params {
+	struct vm_shape shape;
+	/* Local choices, not part of the shape: */
 	enum vm_harvester harvester;
 	uint32_t harvest_delay_us;
 	uint64_t tick_ns; /* 0 = automatic from the ring size */
@@ -100,6 +120,9 @@ struct vm_params {
 typedef void (*vm_event_fn)(void *opaque, const char *event, enum vm_stop_reason reason);
 
 struct vm {
+	enum vm_stage stage; /* main thread only */
+	int vcpus_created;
+	struct vm_shape shape;
 	struct kvm_sys sys;
 	struct kvm_vm kvm;
 	uint8_t *ram;
@@ -134,6 +157,13 @@ struct vm {
 	_Atomic uint64_t data_errors_reported;
 };
 
+/*
+ * Create an empty VM of p->shape: the KVM VM, its memory (RAM dirty-tracked,
+ * the stats device not) and its vCPUs, which have no state yet.  Then either
+ * boot_vm() (a kernel, first registers) or vm_state_load() (a migration).
+ * On failure everything made so far is undone, in reverse order, and
+ * vm_destroy() is a no-op; vm_destroy() may be called either way.
+ */
 int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen);
 /* Start the vCPU threads (and the baseline harvester if asked). */
 int vm_start(struct vm *vm, char *err, size_t errlen);
@@ -141,6 +171,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen);
 void vm_request_stop(struct vm *vm, int status, enum vm_stop_reason reason, const char *msg);
 /* Join the vCPU threads; then vm_destroy frees everything. */
 void vm_join(struct vm *vm);
+/* Undo vm_create(); safe on a VM whose creation failed, and twice. */
 void vm_destroy(struct vm *vm);
 
 /* Who hears STOP and RESUME (any thread; NULL to stop hearing). */
