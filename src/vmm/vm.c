@@ -99,6 +99,8 @@ static int create_stage(struct vm *vm, enum vm_stage stage, const struct vm_para
 
 		pthread_mutex_init(&vm->lock, NULL);
 		pthread_mutex_init(&vm->kick_lock, NULL);
+		pthread_mutex_init(&vm->event_lock, NULL);
+		runstate_init(&vm->run);
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&vm->cond, &ca);
@@ -379,6 +381,7 @@ void vm_destroy(struct vm *vm)
 		pthread_cond_destroy(&vm->cond);
 		pthread_mutex_destroy(&vm->lock);
 		pthread_mutex_destroy(&vm->kick_lock);
+		pthread_mutex_destroy(&vm->event_lock);
 		/* fall through */
 	case VM_STAGE_NONE:
 		break;
@@ -386,45 +389,85 @@ void vm_destroy(struct vm *vm)
 	vm->stage = VM_STAGE_NONE;
 }
 
-int vm_pause(struct vm *vm)
+/*
+ * Called with vm->lock held; returns with it released.  Sends the events
+ * asked for in order: event_lock is taken before lock is let go.
+ */
+static void unlock_and_announce(struct vm *vm, const struct runstate_out *o)
+{
+	vm_event_fn fn = vm->event_fn;
+	void *opaque = vm->event_opaque;
+
+	if (!fn || (!o->event_stop && !o->event_resume)) {
+		pthread_mutex_unlock(&vm->lock);
+		return;
+	}
+	pthread_mutex_lock(&vm->event_lock);
+	pthread_mutex_unlock(&vm->lock);
+	fn(opaque, o->event_stop ? "STOP" : "RESUME", VM_STOP_NONE);
+	pthread_mutex_unlock(&vm->event_lock);
+}
+
+/* With vm->lock held: carry out a release the run state asked for. */
+static void release_locked(struct vm *vm, const struct runstate_out *o)
+{
+	if (o->release) {
+		atomic_store(&vm->pause_req, false);
+		pthread_cond_broadcast(&vm->cond);
+	}
+}
+
+int vm_pause(struct vm *vm, unsigned reason)
 {
 	uint64_t deadline = vmm_now_ns() + VM_PAUSE_TIMEOUT_NS;
 	struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
-	vm_event_fn fn;
-	void *opaque;
+	struct runstate_out o;
 	int r = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->paused) {
-		pthread_mutex_unlock(&vm->lock);
-		return 0;
+	runstate_pause(&vm->run, reason, &o);
+	if (o.park) {
+		atomic_store(&vm->pause_req, true);
+		pthread_cond_broadcast(&vm->cond); /* wake vCPUs sleeping a penalty */
 	}
-	vm->pause_req = true;
-	vm->paused = true;
-	pthread_cond_broadcast(&vm->cond); /* wake vCPUs sleeping a penalty */
 	pthread_mutex_unlock(&vm->lock);
-	for (int i = 0; i < vm->ncpus; i++)
-		vm_kick(vm, i);
+	if (o.park)
+		for (int i = 0; i < vm->ncpus; i++)
+			vm_kick(vm, i);
 	pthread_mutex_lock(&vm->lock);
-	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping) && r != ETIMEDOUT)
+	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping) &&
+	       runstate_holds(&vm->run, reason) && r != ETIMEDOUT)
 		r = pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+	memset(&o, 0, sizeof(o));
 	if (atomic_load(&vm->stopping)) {
 		r = -ESHUTDOWN;
+	} else if (!runstate_holds(&vm->run, reason)) {
+		r = -ECANCELED;
 	} else if (vm->parked < vm->ncpus) {
-		/* A vCPU is stuck outside the guest (e.g. writing to a full pipe): undo. */
-		vm->pause_req = false;
-		vm->paused = false;
-		pthread_cond_broadcast(&vm->cond);
+		/* A vCPU is stuck outside the guest (e.g. writing to a full pipe): withdraw. */
+		runstate_resume(&vm->run, reason, &o);
+		release_locked(vm, &o);
 		r = -ETIMEDOUT;
 	} else {
+		runstate_parked(&vm->run, &o);
 		r = 0;
 	}
-	fn = vm->event_fn;
-	opaque = vm->event_opaque;
-	pthread_mutex_unlock(&vm->lock);
-	if (r == 0 && fn)
-		fn(opaque, "STOP", VM_STOP_NONE);
+	unlock_and_announce(vm, &o);
 	return r;
+}
+
+bool vm_pause_join(struct vm *vm, unsigned reason)
+{
+	struct runstate_out o;
+	bool joined;
+
+	pthread_mutex_lock(&vm->lock);
+	joined = vm->run.paused;
+	/* Every vCPU is parked already: nothing to ask of them, no event. */
+	if (joined)
+		runstate_pause(&vm->run, reason, &o);
+	pthread_mutex_unlock(&vm->lock);
+	return joined;
 }
 
 void vm_set_event_fn(struct vm *vm, vm_event_fn fn, void *opaque)
@@ -435,22 +478,17 @@ void vm_set_event_fn(struct vm *vm, vm_event_fn fn, void *opaque)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-void vm_resume(struct vm *vm)
+bool vm_resume(struct vm *vm, unsigned reason)
 {
-	vm_event_fn fn;
-	void *opaque;
-	bool was;
+	struct runstate_out o;
+	bool running;
 
 	pthread_mutex_lock(&vm->lock);
-	was = vm->paused;
-	vm->pause_req = false;
-	vm->paused = false;
-	pthread_cond_broadcast(&vm->cond);
-	fn = vm->event_fn;
-	opaque = vm->event_opaque;
-	pthread_mutex_unlock(&vm->lock);
-	if (was && fn)
-		fn(opaque, "RESUME", VM_STOP_NONE);
+	runstate_resume(&vm->run, reason, &o);
+	release_locked(vm, &o);
+	running = vm->run.reasons == 0;
+	unlock_and_announce(vm, &o);
+	return running;
 }
 
 bool vm_is_paused(struct vm *vm)
@@ -458,9 +496,19 @@ bool vm_is_paused(struct vm *vm)
 	bool p;
 
 	pthread_mutex_lock(&vm->lock);
-	p = vm->paused;
+	p = vm->run.paused;
 	pthread_mutex_unlock(&vm->lock);
 	return p;
+}
+
+unsigned vm_pause_reasons(struct vm *vm)
+{
+	unsigned r;
+
+	pthread_mutex_lock(&vm->lock);
+	r = vm->run.reasons;
+	pthread_mutex_unlock(&vm->lock);
+	return r;
 }
 
 void vm_vcpu_halted(struct vm *vm, int cpu)

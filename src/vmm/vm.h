@@ -21,6 +21,7 @@
 #include "stress_abi.h"
 #include "vmm/devices.h"
 #include "vmm/dirty.h"
+#include "vmm/runstate.h"
 #include "dirtylimit/dl_law.h"
 
 /* The signal that kicks a vCPU out of KVM_RUN (sent by its timer and by others). */
@@ -144,11 +145,17 @@ struct vm {
 	pthread_mutex_t kick_lock; /* vcpus[].thread_started against pthread_kill */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	/*
+	 * Held while an event is sent, taken before lock is released, so that
+	 * STOP and RESUME reach the listener in the order they happened.  The
+	 * listener must not take lock.
+	 */
+	pthread_mutex_t event_lock;
 	vm_event_fn event_fn; /* guarded by lock */
 	void *event_opaque;
-	_Atomic bool pause_req; /* written under lock, read anywhere */
+	_Atomic bool pause_req; /* written under lock, read anywhere: some reason holds */
 	int parked;		/* vCPU threads parked (paused or halted) */
-	bool paused;		/* the user's view: stopped by stop/pause */
+	struct runstate run;	/* why paused, and whether announced; guarded by lock */
 	_Atomic bool stopping;
 	int exit_status;
 	enum vm_stop_reason stop_reason;
@@ -177,10 +184,28 @@ void vm_destroy(struct vm *vm);
 /* Who hears STOP and RESUME (any thread; NULL to stop hearing). */
 void vm_set_event_fn(struct vm *vm, vm_event_fn fn, void *opaque);
 
-/* Pause every vCPU and wait until all are parked (their rings harvested). */
-int vm_pause(struct vm *vm);
-void vm_resume(struct vm *vm);
+/*
+ * Pause for a reason (enum runstate_reason): every vCPU parks, its ring
+ * harvested, and this returns when all are parked.  Reasons add up: the VM
+ * runs again only when vm_resume() has removed every one.  STOP is sent
+ * when the VM as a whole stops, RESUME when it runs again.  Returns 0,
+ * -ETIMEDOUT (a vCPU did not park within VM_PAUSE_TIMEOUT_NS: this reason
+ * is withdrawn), -ESHUTDOWN (the VM is stopping) or -ECANCELED (the same
+ * reason was resumed meanwhile).
+ */
+int vm_pause(struct vm *vm, unsigned reason);
+/*
+ * If the VM as a whole is paused already, add reason and return true; never
+ * waits (for a QMP thread that must not block on vCPUs).  False: not paused,
+ * nothing done.
+ */
+bool vm_pause_join(struct vm *vm, unsigned reason);
+/* Withdraw a reason; returns true if the VM runs now (no reason left). */
+bool vm_resume(struct vm *vm, unsigned reason);
+/* The VM as a whole is paused (STOP sent, RESUME not yet). */
 bool vm_is_paused(struct vm *vm);
+/* The reasons now held (enum runstate_reason bits). */
+unsigned vm_pause_reasons(struct vm *vm);
 
 /* Set (0: cancel) the dirty limit of one vCPU or, with cpu -1, of all; takes effect at once. */
 void vm_set_dirty_limit(struct vm *vm, int cpu, uint64_t pages_per_s);

@@ -60,10 +60,12 @@ static void *worker_thread(void *arg)
 		q->stop_req = false;
 		pthread_mutex_unlock(&q->lock);
 		err[0] = '\0';
-		r = vm_pause(q->vm);
+		r = vm_pause(q->vm, RUNSTATE_USER);
 		if (r == -ETIMEDOUT)
 			snprintf(err, sizeof(err),
 				 "the vCPUs did not stop within 5 s; the VM keeps running");
+		else if (r == -ECANCELED)
+			snprintf(err, sizeof(err), "the stop was undone before it completed");
 		else if (r < 0)
 			snprintf(err, sizeof(err), "the VM is shutting down");
 		qmp_server_complete(q->srv, r, err);
@@ -79,8 +81,8 @@ static int be_stop(void *o, char *err, size_t errlen)
 
 	(void)err;
 	(void)errlen;
-	/* Stopped already: nothing to wait for, and no event (as QEMU). */
-	if (vm_is_paused(q->vm))
+	/* Stopped already (by anyone): add the user's reason, no wait, no event (as QEMU). */
+	if (vm_pause_join(q->vm, RUNSTATE_USER))
 		return 0;
 	pthread_mutex_lock(&q->lock);
 	q->stop_req = true;
@@ -95,7 +97,8 @@ static int be_cont(void *o, char *err, size_t errlen)
 
 	(void)err;
 	(void)errlen;
-	vm_resume(q->vm);
+	/* A migration's own pause, if any, stays: the VM runs when it ends. */
+	vm_resume(q->vm, RUNSTATE_USER);
 	return 0;
 }
 
