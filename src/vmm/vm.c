@@ -97,6 +97,10 @@ static int create_stage(struct vm *vm, enum vm_stage stage, const struct vm_para
 	case VM_STAGE_SYNC: {
 		pthread_condattr_t ca;
 
+		/* Holds nothing to undo; only a programming error (overlapping ports) fails. */
+		r = dev_register_all(&vm->devs, err, errlen);
+		if (r < 0)
+			return r;
 		pthread_mutex_init(&vm->lock, NULL);
 		pthread_mutex_init(&vm->kick_lock, NULL);
 		pthread_mutex_init(&vm->event_lock, NULL);

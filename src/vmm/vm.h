@@ -135,6 +135,7 @@ struct vm {
 	struct vcpu *vcpus;
 	struct dirty_tracker dirty;
 	struct dev_console console;
+	struct dev_table devs; /* filled by vm_create, read-only after */
 	uint64_t tick_ns;
 	enum vm_harvester harvester;
 	struct dl_params dl_params;
