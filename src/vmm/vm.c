@@ -343,6 +343,8 @@ void vm_destroy(struct vm *vm)
 {
 	char err[256];
 
+	free(vm->state_caps);
+	vm->state_caps = NULL;
 	/* Reverse order of vm_create(); each case falls through to the one before. */
 	switch (vm->stage) {
 	case VM_STAGE_VCPUS:

@@ -136,6 +136,12 @@ struct vm {
 	struct dirty_tracker dirty;
 	struct dev_console console;
 	struct dev_table devs; /* filled by vm_create, read-only after */
+	/*
+	 * What this KVM can save and load (vm_state.c), asked once: it costs a
+	 * scratch VM.  Owned by the thread that saves or loads; freed by
+	 * vm_destroy.
+	 */
+	struct vstate_caps *state_caps;
 	uint64_t tick_ns;
 	enum vm_harvester harvester;
 	struct dl_params dl_params;

@@ -94,6 +94,27 @@ static bool vcpus_quiet(struct vm *vm)
 	return quiet;
 }
 
+int vm_state_prepare(struct vm *vm, char *err, size_t errlen)
+{
+	struct vstate_caps *caps;
+	int r;
+
+	if (vm->state_caps)
+		return 0;
+	caps = malloc(sizeof(*caps));
+	if (!caps) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = kvm_state_caps(&vm->kvm, &vm->vcpus[0].kvm, (uint32_t)vm->ncpus, caps, err, errlen);
+	if (r < 0) {
+		free(caps);
+		return r;
+	}
+	vm->state_caps = caps;
+	return 0;
+}
+
 static int save_vcpu(struct vm *vm, int i, const struct vstate_caps *caps, struct vstate_vcpu *v,
 		     struct vm_state *out, char *err, size_t errlen)
 {
@@ -128,14 +149,13 @@ static int save_vcpu(struct vm *vm, int i, const struct vstate_caps *caps, struc
 
 int vm_state_save(struct vm *vm, struct vm_state *out, char *err, size_t errlen)
 {
-	struct vstate_caps *caps = malloc(sizeof(*caps));
 	struct vstate_vcpu *v = malloc(sizeof(*v));
 	struct vstate_clock clk;
 	struct wire_out w;
 	int r;
 
 	vm_state_init(out);
-	if (!caps || !v) {
+	if (!v) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto done;
@@ -145,9 +165,9 @@ int vm_state_save(struct vm *vm, struct vm_state *out, char *err, size_t errlen)
 		r = -EBUSY;
 		goto done;
 	}
-	r = kvm_state_caps(&vm->kvm, &vm->vcpus[0].kvm, (uint32_t)vm->ncpus, caps, err, errlen);
+	r = vm_state_prepare(vm, err, errlen);
 	for (int i = 0; r == 0 && i < vm->ncpus; i++)
-		r = save_vcpu(vm, i, caps, v, out, err, errlen);
+		r = save_vcpu(vm, i, vm->state_caps, v, out, err, errlen);
 	if (r == 0)
 		r = kvm_state_get_clock(&vm->kvm, &clk, err, errlen);
 	if (r == 0) {
@@ -178,13 +198,12 @@ done:
 	if (r < 0)
 		vm_state_free(out);
 	free(v);
-	free(caps);
 	return r;
 }
 
 /* Everything decoded and checked, ready to load. */
 struct loaded {
-	struct vstate_caps caps;
+	const struct vstate_caps *caps;
 	struct vstate_clock clock;
 	bool have_clock;
 	struct vstate_irqchip chip[VSTATE_NCHIPS];
@@ -210,7 +229,7 @@ static int check_section(struct vm *vm, struct loaded *l, const struct vm_state_
 				 s->instance, vm->ncpus);
 			return -EINVAL;
 		}
-		return vstate_vcpu_decode(&l->v[s->instance], &l->caps, s->instance, s->id,
+		return vstate_vcpu_decode(&l->v[s->instance], l->caps, s->instance, s->id,
 					  s->version, s->data, s->len, err, errlen);
 	}
 	if (s->id == VSTATE_SEC_CLOCK) {
@@ -223,7 +242,7 @@ static int check_section(struct vm *vm, struct loaded *l, const struct vm_state_
 		return vstate_clock_decode(&l->clock, s->version, s->data, s->len, err, errlen);
 	}
 	if (s->id == VSTATE_SEC_IRQCHIP) {
-		if (!l->caps.irqchip) {
+		if (!l->caps->irqchip) {
 			snprintf(err, errlen, "%s: this VM has no in-kernel irqchip", name);
 			return -EINVAL;
 		}
@@ -258,7 +277,7 @@ static int check_section(struct vm *vm, struct loaded *l, const struct vm_state_
 static int check_complete(struct vm *vm, const struct loaded *l, char *err, size_t errlen)
 {
 	for (int i = 0; i < vm->ncpus; i++) {
-		int r = vstate_vcpu_complete(&l->v[i], &l->caps, (uint32_t)i, err, errlen);
+		int r = vstate_vcpu_complete(&l->v[i], l->caps, (uint32_t)i, err, errlen);
 
 		if (r < 0)
 			return r;
@@ -267,7 +286,7 @@ static int check_complete(struct vm *vm, const struct loaded *l, char *err, size
 		snprintf(err, errlen, "the kvmclock section is missing");
 		return -EINVAL;
 	}
-	if (l->caps.irqchip && l->chips != (1u << VSTATE_NCHIPS) - 1) {
+	if (l->caps->irqchip && l->chips != (1u << VSTATE_NCHIPS) - 1) {
 		snprintf(err, errlen, "an irqchip section is missing");
 		return -EINVAL;
 	}
@@ -295,12 +314,12 @@ static int load_vcpu(struct vm *vm, int i, const struct loaded *l, uint32_t part
 	uint64_t tsc, now, want, off, slack, elapsed;
 	int r;
 
-	if ((parts & VSTATE_PART_BIT(VSTATE_PART_TSC)) && v->tsc.tsc_khz != l->caps.tsc_khz) {
+	if ((parts & VSTATE_PART_BIT(VSTATE_PART_TSC)) && v->tsc.tsc_khz != l->caps->tsc_khz) {
 		r = kvm_state_set_tsc_khz(k, v->tsc.tsc_khz, err, errlen);
 		if (r < 0)
 			return r;
 	}
-	r = kvm_state_put_vcpu(k, &l->caps, v, parts,
+	r = kvm_state_put_vcpu(k, l->caps, v, parts,
 			       vstate_tsc_at(&v->tsc, kvm_state_realtime_ns()), err, errlen);
 	if (r < 0)
 		return r;
@@ -344,7 +363,8 @@ int vm_state_load_parts(struct vm *vm, const struct vm_state *in, uint32_t vcpu_
 		goto done;
 	}
 	/* 1. Check everything; nothing is loaded yet. */
-	r = kvm_state_caps(&vm->kvm, &vm->vcpus[0].kvm, (uint32_t)vm->ncpus, &l->caps, err, errlen);
+	r = vm_state_prepare(vm, err, errlen);
+	l->caps = vm->state_caps;
 	for (size_t i = 0; r == 0 && i < in->n; i++)
 		r = check_section(vm, l, &in->sec[i], err, errlen);
 	if (r == 0)
@@ -360,7 +380,7 @@ int vm_state_load_parts(struct vm *vm, const struct vm_state *in, uint32_t vcpu_
 			r = dev->load(vm, in->sec[i].data, in->sec[i].len, in->sec[i].version, true,
 				      err, errlen);
 	}
-	for (uint32_t c = 0; r == 0 && l->caps.irqchip && c < VSTATE_NCHIPS; c++)
+	for (uint32_t c = 0; r == 0 && l->caps->irqchip && c < VSTATE_NCHIPS; c++)
 		r = kvm_state_put_irqchip(&vm->kvm, &l->chip[c], err, errlen);
 	if (r == 0)
 		r = kvm_state_put_clock(

@@ -35,6 +35,13 @@ const struct vm_state_section *vm_state_find(const struct vm_state *s, uint32_t 
 					     uint32_t instance);
 
 /*
+ * Ask this KVM once what it can save and load (a scratch VM probes the
+ * MSRs), so that a save or load in a migration's stop-and-copy does not
+ * pay for it.  vm_state_save() and vm_state_load() call it if nobody has.
+ */
+int vm_state_prepare(struct vm *vm, char *err, size_t errlen);
+
+/*
  * Save everything: every vCPU's parts, kvmclock, the irqchip if there is
  * one, every device with state.  The VM must be paused (vm_pause()) or
  * never started.
