@@ -122,6 +122,30 @@ const char *vstate_section_name(uint32_t id, char *buf, size_t len)
 	return buf;
 }
 
+unsigned vstate_section_kinds(uint32_t ncpus, bool irqchip, struct vstate_section_kind *out)
+{
+	static const uint32_t vm_wide[] = {VSTATE_SEC_CLOCK, VSTATE_SEC_CONSOLE, VSTATE_SEC_REPORT,
+					   VSTATE_SEC_STATS};
+	static const char *const vm_wide_names[] = {"kvmclock", "console", "report", "stats"};
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < VSTATE_NPARTS; p++) {
+		if (p == VSTATE_PART_LAPIC && !irqchip)
+			continue;
+		out[n++] = (struct vstate_section_kind){VSTATE_SEC_VCPU(p), ncpus,
+							vstate_section_max(VSTATE_SEC_VCPU(p)),
+							part_names[p]};
+	}
+	if (irqchip)
+		out[n++] =
+		    (struct vstate_section_kind){VSTATE_SEC_IRQCHIP, VSTATE_NCHIPS,
+						 vstate_section_max(VSTATE_SEC_IRQCHIP), "irqchip"};
+	for (unsigned i = 0; i < sizeof(vm_wide) / sizeof(vm_wide[0]); i++)
+		out[n++] = (struct vstate_section_kind){
+		    vm_wide[i], 1, vstate_section_max(vm_wide[i]), vm_wide_names[i]};
+	return n;
+}
+
 size_t vstate_section_max(uint32_t id)
 {
 	switch (id) {

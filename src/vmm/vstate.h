@@ -253,6 +253,21 @@ uint64_t vstate_tsc_at(const struct vstate_tsc *t, uint64_t realtime_ns);
 /* kvmclock continues the same way, in nanoseconds. */
 uint64_t vstate_clock_at(const struct vstate_clock *c, uint64_t realtime_ns);
 
+/* One kind of section a VM saves: for the stream's table of expected sections. */
+struct vstate_section_kind {
+	uint32_t id;
+	uint32_t instances; /* instance ids 0 .. instances - 1 */
+	size_t max_len;	    /* vstate_section_max(id) */
+	const char *name;
+};
+/* At most: the vCPU parts, kvmclock, irqchip and three devices. */
+#define VSTATE_MAX_KINDS (VSTATE_NPARTS + 5)
+/*
+ * The kinds of section a VM of this shape saves, every one of them required
+ * at the destination; writes them to out, returns how many.
+ */
+unsigned vstate_section_kinds(uint32_t ncpus, bool irqchip, struct vstate_section_kind *out);
+
 const char *vstate_part_name(unsigned part);
 /* "msrs (0x104)", "console (0x200)", "section 0x3f0" */
 const char *vstate_section_name(uint32_t id, char *buf, size_t len);

@@ -676,6 +676,32 @@ static void test_names(void **state)
 	assert_true(vstate_section_max(VSTATE_SEC_STATS) >= 0x9000 + 4);
 }
 
+static void test_section_kinds(void **state)
+{
+	struct vstate_section_kind k[VSTATE_MAX_KINDS];
+	unsigned n;
+
+	(void)state;
+	/* 2 vCPUs, no irqchip: 9 vCPU parts, kvmclock, 3 devices (22 sections). */
+	n = vstate_section_kinds(2, false, k);
+	assert_int_equal(n, 13);
+	assert_int_equal(k[0].id, VSTATE_SEC_VCPU(VSTATE_PART_REGS));
+	assert_int_equal(k[0].instances, 2);
+	assert_int_equal(k[9].id, VSTATE_SEC_CLOCK);
+	assert_int_equal(k[9].instances, 1);
+	assert_int_equal(k[12].id, VSTATE_SEC_STATS);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_not_equal(k[i].id, VSTATE_SEC_VCPU(VSTATE_PART_LAPIC));
+		assert_true(k[i].max_len > 0 && k[i].max_len == vstate_section_max(k[i].id));
+	}
+	/* With an irqchip: the LAPIC and three chips too (27 sections). */
+	n = vstate_section_kinds(2, true, k);
+	assert_int_equal(n, VSTATE_MAX_KINDS);
+	assert_int_equal(k[9].id, VSTATE_SEC_VCPU(VSTATE_PART_LAPIC));
+	assert_int_equal(k[10].id, VSTATE_SEC_IRQCHIP);
+	assert_int_equal(k[10].instances, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -692,6 +718,7 @@ int main(void)
 	    cmocka_unit_test(test_clock_and_irqchip),
 	    cmocka_unit_test(test_devices),
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_section_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
