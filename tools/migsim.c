@@ -5,7 +5,7 @@
  *
  *   migsim --table         the issue's case under every policy, our loop and
  *                          QEMU's (docs/migration.md, "Converging")
- *   migsim --cases         every scenario under every policy
+ *   migsim --cases         the other scenarios under every policy
  *   migsim --share-table   ours on the issue's case, share 1/8 to 4/5
  *   migsim --case issue --policy share --trace    one run, round by round
  *
@@ -32,9 +32,9 @@ static const enum mig_policy_kind kinds[] = {
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-static void usage(void)
+static void usage(int code)
 {
-	fprintf(stderr,
+	fprintf(code ? stderr : stdout,
 		"usage: migsim --table | --cases | --share-table\n"
 		"       migsim [--case NAME] [--policy none|auto-converge|fixed|share]\n"
 		"              [--qemu-loop] [--share PERMILLE] [--aim MS] [--land PERMILLE]\n"
@@ -43,9 +43,9 @@ static void usage(void)
 		"              [--seed N] [--trace]\n"
 		"cases:");
 	for (int k = 0; k < MIG_SIM_CASE_COUNT; k++)
-		fprintf(stderr, " %s", mig_sim_case_name(k));
-	fprintf(stderr, "\n");
-	exit(2);
+		fprintf(code ? stderr : stdout, " %s", mig_sim_case_name(k));
+	fprintf(code ? stderr : stdout, "\n");
+	exit(code);
 }
 
 static const char *short_name(enum mig_policy_kind k)
@@ -63,13 +63,14 @@ static const char *short_name(enum mig_policy_kind k)
 	return "?";
 }
 
-static void header(void)
+static void header(int with_case)
 {
-	printf("| policy | loop | converged | total s | rounds | expected downtime ms | "
+	printf("%s| policy | loop | converged | total s | rounds | expected downtime ms | "
 	       "downtime ms | first action s | writer MiB written | ... while held | "
 	       "writer speed %% | reader speed %% | throttle %% | limits MiB/s | note |\n"
-	       "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-	       "| ---: | --- | --- |\n");
+	       "%s| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+	       "| ---: | --- | --- |\n",
+	       with_case ? "| case " : "", with_case ? "| --- " : "");
 }
 
 /* Values of every vCPU of a role, " / " between them. */
@@ -88,7 +89,8 @@ static void per_role(const struct mig_sim_cfg *c, enum mig_sim_role role, const 
 	printf(any ? " | " : "- | ");
 }
 
-static void row(const struct mig_sim_cfg *c, const struct mig_sim_result *r, enum mig_policy_kind k)
+static void row(const struct mig_sim_cfg *c, const struct mig_sim_result *r, enum mig_policy_kind k,
+		const char *case_name)
 {
 	double mib[MIG_SIM_MAX_VCPUS], held[MIG_SIM_MAX_VCPUS], pct[MIG_SIM_MAX_VCPUS];
 
@@ -97,6 +99,8 @@ static void row(const struct mig_sim_cfg *c, const struct mig_sim_result *r, enu
 		held[i] = r->written_held[i] * 4096.0 / MIB;
 		pct[i] = 100 * r->speed_share[i];
 	}
+	if (case_name)
+		printf("| %s ", case_name);
 	printf("| %s | %s | %s | %.2f | %llu | ", short_name(k), c->qemu_loop ? "QEMU's" : "ours",
 	       r->converged ? "yes" : "no", r->total_ns / S, (unsigned long long)r->syncs);
 	if (r->converged)
@@ -152,7 +156,7 @@ static void table(void)
 	for (int rd = 0; rd < 2; rd++) {
 		printf("\n%s\n\n",
 		       mig_sim_case_text(rd ? MIG_SIM_CASE_READER : MIG_SIM_CASE_ISSUE));
-		header();
+		header(0);
 		for (int loop = 0; loop < 2; loop++) {
 			for (size_t k = 0; k < NKINDS; k++) {
 				struct mig_sim_cfg c;
@@ -162,24 +166,24 @@ static void table(void)
 					     kinds[k]);
 				c.qemu_loop = loop;
 				run(&c, &r, NULL);
-				row(&c, &r, kinds[k]);
+				row(&c, &r, kinds[k], NULL);
 			}
 		}
 	}
 }
 
+/* The other scenarios (the issue's case and the reader: --table). */
 static void cases_table(void)
 {
-	for (int k = 0; k < MIG_SIM_CASE_COUNT; k++) {
-		printf("\n%s: %s\n\n", mig_sim_case_name(k), mig_sim_case_text(k));
-		header();
+	header(1);
+	for (int k = MIG_SIM_CASE_TWO_WRITERS; k < MIG_SIM_CASE_COUNT; k++) {
 		for (size_t p = 0; p < NKINDS; p++) {
 			struct mig_sim_cfg c;
 			struct mig_sim_result r;
 
 			mig_sim_case(&c, k, kinds[p]);
 			run(&c, &r, NULL);
-			row(&c, &r, kinds[p]);
+			row(&c, &r, kinds[p], mig_sim_case_name(k));
 		}
 	}
 }
@@ -223,7 +227,7 @@ static enum mig_policy_kind policy_of(const char *s)
 		return MIG_POLICY_DIRTY_LIMIT_FIXED;
 	if (!strcmp(s, "share"))
 		return MIG_POLICY_DIRTY_LIMIT_SHARE;
-	usage();
+	usage(2);
 	return MIG_POLICY_NONE;
 }
 
@@ -233,7 +237,7 @@ static long long num(const char *s)
 	long long v = strtoll(s, &end, 10);
 
 	if (!*s || *end || v < 0 || v > 1000000000000ll)
-		usage();
+		usage(2);
 	return v;
 }
 
@@ -311,7 +315,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, mig_sim_case_name(k)))
 					break;
 			if (k == MIG_SIM_CASE_COUNT)
-				usage();
+				usage(2);
 			break;
 		case 'p':
 			kind = policy_of(optarg);
@@ -349,12 +353,15 @@ int main(int argc, char **argv)
 		case 't':
 			trace = 1;
 			break;
+		case 'h':
+			usage(0);
+			break;
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(2);
 	mig_sim_case(&c, k, kind);
 	apply(&c, &o, kind);
 	printf("%s (%s), policy %s, %s loop\n\n", mig_sim_case_name(k), mig_sim_case_text(k),
@@ -362,7 +369,7 @@ int main(int argc, char **argv)
 	run(&c, &r, trace ? on_round : NULL);
 	if (trace)
 		printf("\n");
-	header();
-	row(&c, &r, kind);
+	header(0);
+	row(&c, &r, kind, NULL);
 	return 0;
 }
