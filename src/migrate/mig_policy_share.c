@@ -10,8 +10,6 @@
  */
 #include "migrate/mig_policy_share.h"
 
-#include <string.h>
-
 #define PERMILLE 1000u
 #define MS_PER_S 1000ull
 
