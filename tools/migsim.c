@@ -8,6 +8,8 @@
  *   migsim --cases         the other scenarios under every policy
  *   migsim --share-table   ours on the issue's case, share 1/8 to 4/5
  *   migsim --case issue --policy share --trace    one run, round by round
+ *   migsim --mem 2048 --writer 200:400:random --reader 256 --link 125
+ *                          a guest and a link of one's own (--help)
  *
  * Units: links and bandwidths MB/s (10^6 bytes), dirty limits MiB/s (QEMU's
  * "MB/s"), data MiB.
@@ -41,6 +43,10 @@ static void usage(int code)
 		"              [--downtime-limit MS] [--max-bandwidth MB/s]\n"
 		"              [--vcpu-dirty-limit MiB/s] [--tailslow] [--max-time S]\n"
 		"              [--seed N] [--trace]\n"
+		"              [--mem MiB] [--link MB/s] [--link-at MS:MB/s]...\n"
+		"              [--writer MiB:MB/s[:random]]... [--reader MiB]...\n"
+		"A run starts from a case (default: issue); --writer and --reader\n"
+		"replace its vCPUs (in the order given), --link its link (loopback).\n"
 		"cases:");
 	for (int k = 0; k < MIG_SIM_CASE_COUNT; k++)
 		fprintf(code ? stderr : stdout, " %s", mig_sim_case_name(k));
@@ -131,7 +137,9 @@ static void run(const struct mig_sim_cfg *c, struct mig_sim_result *r, mig_sim_r
 
 	if (err) {
 		fprintf(stderr, "migsim: %s\n",
-			err == -EINVAL ? "bad configuration" : "out of memory");
+			err == -EINVAL ? "bad configuration (working sets must fit in memory "
+					 "above 4 MiB, a link above 0 B/s)"
+				       : "out of memory");
 		exit(1);
 	}
 }
@@ -243,9 +251,96 @@ static long long num(const char *s)
 
 /* Options that change the case's configuration; -1 = keep the case's. */
 struct over {
-	long long share, aim, land, downtime, maxbw, vdl, max_s, seed;
+	long long share, aim, land, downtime, maxbw, vdl, max_s, seed, mem;
 	bool qemu_loop, tailslow;
+	struct mig_sim_vcpu vcpu[MIG_SIM_MAX_VCPUS];
+	unsigned nvcpus;
+	struct mig_sim_step link[16];
+	size_t nlink;
 };
+
+/* "A:B[:C]" into numbers; returns how many, 0 if malformed. */
+static int fields(const char *s, long long *v, int max, const char **rest)
+{
+	int n = 0;
+
+	*rest = NULL;
+	while (n < max) {
+		char *end;
+
+		if (*s < '0' || *s > '9')
+			return 0;
+		v[n++] = strtoll(s, &end, 10);
+		if (v[n - 1] > 1000000000000ll)
+			return 0;
+		if (*end != ':') {
+			if (*end)
+				*rest = end;
+			return n;
+		}
+		s = end + 1;
+		if (*s < '0' || *s > '9') {
+			*rest = s;
+			return n;
+		}
+	}
+	return n;
+}
+
+static void add_vcpu(struct over *o, const char *arg, bool writer)
+{
+	long long v[2];
+	const char *rest;
+	int n = fields(arg, v, writer ? 2 : 1, &rest);
+	struct mig_sim_vcpu *vc;
+
+	if (o->nvcpus == MIG_SIM_MAX_VCPUS || n != (writer ? 2 : 1) || !v[0])
+		usage(2);
+	vc = &o->vcpu[o->nvcpus++];
+	*vc = (struct mig_sim_vcpu){.wss_pages = (uint64_t)v[0] * 256};
+	if (writer) {
+		vc->role = MIG_SIM_WRITER;
+		vc->speed_pps = (uint64_t)v[1] * 1000000 / 4096;
+		vc->pattern = MIG_SIM_SEQ;
+		if (rest && !strcmp(rest, "random"))
+			vc->pattern = MIG_SIM_RANDOM;
+		else if (rest)
+			usage(2);
+	} else {
+		if (rest)
+			usage(2);
+		vc->role = MIG_SIM_READER;
+		vc->speed_pps = 5242880; /* 20 GiB/s */
+		vc->bg_pps = 3;
+	}
+}
+
+static void add_link(struct over *o, const char *arg, bool at)
+{
+	long long v[2];
+	const char *rest;
+	int n = fields(arg, v, at ? 2 : 1, &rest);
+
+	if (rest || n != (at ? 2 : 1) || o->nlink == sizeof(o->link) / sizeof(o->link[0]))
+		usage(2);
+	if (!at) {
+		/* The link from the start: replaces the first step. */
+		if (!v[0])
+			usage(2);
+		if (!o->nlink)
+			o->nlink = 1;
+		o->link[0] = (struct mig_sim_step){0, (uint64_t)v[0] * 1000000};
+		return;
+	}
+	if (!o->nlink) {
+		o->link[0] = (struct mig_sim_step){0, 3000000000ull};
+		o->nlink = 1;
+	}
+	if (!v[1] || (uint64_t)v[0] * 1000000 < o->link[o->nlink - 1].t_ns)
+		usage(2);
+	o->link[o->nlink++] =
+	    (struct mig_sim_step){(uint64_t)v[0] * 1000000, (uint64_t)v[1] * 1000000};
+}
 
 static void apply(struct mig_sim_cfg *c, const struct over *o, enum mig_policy_kind kind)
 {
@@ -269,6 +364,16 @@ static void apply(struct mig_sim_cfg *c, const struct over *o, enum mig_policy_k
 		c->max_ns = (uint64_t)o->max_s * 1000 * MS;
 	if (o->seed >= 0)
 		c->seed = (uint64_t)o->seed;
+	if (o->mem >= 0)
+		c->mem_pages = (uint64_t)o->mem * 256;
+	if (o->nvcpus) {
+		memcpy(c->vcpu, o->vcpu, sizeof(o->vcpu));
+		c->nvcpus = o->nvcpus;
+	}
+	if (o->nlink) {
+		c->link = o->link;
+		c->nlink = o->nlink;
+	}
 }
 
 int main(int argc, char **argv)
@@ -289,11 +394,17 @@ int main(int argc, char **argv)
 	    {"tailslow", no_argument, NULL, 'w'},
 	    {"max-time", required_argument, NULL, 'm'},
 	    {"seed", required_argument, NULL, 'r'},
+	    {"mem", required_argument, NULL, 'M'},
+	    {"link", required_argument, NULL, 'L'},
+	    {"link-at", required_argument, NULL, 'A'},
+	    {"writer", required_argument, NULL, 'W'},
+	    {"reader", required_argument, NULL, 'R'},
 	    {"trace", no_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct over o = {-1, -1, -1, -1, -1, -1, -1, -1, false, false};
+	static struct over o = {-1, -1,	   -1,	  -1,	 -1, -1,    -1, -1,
+				-1, false, false, {{0}}, 0,  {{0}}, 0};
 	struct mig_sim_cfg c;
 	struct mig_sim_result r;
 	enum mig_policy_kind kind = MIG_POLICY_DIRTY_LIMIT_SHARE;
@@ -349,6 +460,21 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			o.seed = num(optarg);
+			break;
+		case 'M':
+			o.mem = num(optarg);
+			break;
+		case 'L':
+			add_link(&o, optarg, false);
+			break;
+		case 'A':
+			add_link(&o, optarg, true);
+			break;
+		case 'W':
+			add_vcpu(&o, optarg, true);
+			break;
+		case 'R':
+			add_vcpu(&o, optarg, false);
 			break;
 		case 't':
 			trace = 1;
