@@ -490,8 +490,12 @@ int main(int argc, char **argv)
 		usage(2);
 	mig_sim_case(&c, k, kind);
 	apply(&c, &o, kind);
-	printf("%s (%s), policy %s, %s loop\n\n", mig_sim_case_name(k), mig_sim_case_text(k),
-	       mig_policy_name(kind), c.qemu_loop ? "QEMU's" : "our");
+	if (o.nvcpus || o.nlink || o.mem >= 0)
+		printf("own guest or link, policy %s, %s loop\n\n", mig_policy_name(kind),
+		       c.qemu_loop ? "QEMU's" : "our");
+	else
+		printf("%s (%s), policy %s, %s loop\n\n", mig_sim_case_name(k),
+		       mig_sim_case_text(k), mig_policy_name(kind), c.qemu_loop ? "QEMU's" : "our");
 	run(&c, &r, trace ? on_round : NULL);
 	if (trace)
 		printf("\n");
