@@ -81,7 +81,7 @@ int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen
 		pthread_cond_init(&vm->cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	dev_console_init(&vm->console, p->console_fd);
+	dev_console_init(&vm->console, p->console_out);
 	vm->main_thread = pthread_self();
 	vm->harvester = p->harvester;
 	vm->ncpus = p->ncpus;
@@ -182,6 +182,14 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	r = vcpu_signals_init(err, errlen);
 	if (r < 0)
 		return r;
+	/*
+	 * Every vCPU parks at its first housekeeping until all threads exist.
+	 * On 2 cores, vCPUs that already run the guest starve the thread that
+	 * creates the rest: 256 vCPUs took 22-37 s to start, signals unread.
+	 */
+	pthread_mutex_lock(&vm->lock);
+	atomic_store(&vm->pause_req, true);
+	pthread_mutex_unlock(&vm->lock);
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
@@ -195,10 +203,13 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		v->thread_started = true;
 		pthread_mutex_unlock(&vm->kick_lock);
 	}
-	/* Every vCPU thread has its TID before anyone can ask (query-cpus-fast). */
-	for (int i = 0; i < vm->ncpus; i++)
-		while (!atomic_load(&vm->vcpus[i].tid) && !atomic_load(&vm->stopping))
-			sched_yield();
+	/* Parked, every vCPU thread has its TID before anyone can ask (query-cpus-fast). */
+	pthread_mutex_lock(&vm->lock);
+	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
 	if (vm->harvester == VM_HARVEST_SIMPLE) {
 		r = pthread_create(&vm->harvester_thread, NULL, simple_harvester, vm);
 		if (r) {

@@ -92,8 +92,8 @@ struct vm_params {
 	const char *append;
 	enum vm_harvester harvester;
 	uint32_t harvest_delay_us;
-	uint64_t tick_ns; /* 0 = automatic from the ring size */
-	int console_fd;
+	uint64_t tick_ns;	   /* 0 = automatic from the ring size */
+	struct nbout *console_out; /* the console's sink (standard output) */
 };
 
 /* Called (from any thread, with no vm lock held) when the run state changes. */

@@ -65,3 +65,21 @@ expect_fail() {
 
 # Count of guest summary lines for a vCPU with progress and no errors.
 progress_lines() { grep -Ec "^stress: cpu$2 pages=[1-9][0-9]* .*errors=0$" "$1"; }
+
+# mb_kernel FILE HEX: a minimal Multiboot kernel (a.out kludge, loaded at
+# 1 MiB) whose code is the machine code HEX, run by vCPU 0 as Multiboot
+# starts it: 32-bit protected mode, ring 0, paging off.
+mb_kernel() {
+	python3 - "$1" "$2" <<'PY'
+import struct, sys
+base, flags, magic = 0x100000, 0x00010000, 0x1BADB002
+code = bytes.fromhex(sys.argv[2])
+hdr = struct.pack("<8I", magic, flags, (-(magic + flags)) & 0xffffffff,
+                  base, base, 0, 0, base + 32)
+open(sys.argv[1], "wb").write(hdr + code)
+PY
+}
+# Little-endian hex of a 32-bit value, for mb_kernel's immediates.
+le32() { python3 -c "import struct,sys; print(struct.pack('<I', int(sys.argv[1], 0)).hex())" "$1"; }
+# x86: power off with VALUE (mov eax, VALUE; out 0xf4, eax), then hlt.
+poweroff_code() { echo "b8$(le32 "$1")e7f4f4ebfd"; }
