@@ -484,8 +484,13 @@ static int getopt_error(int c, char **argv, char *err, size_t errlen)
 	/* The failing long option (or a missing argument) is the last word getopt consumed. */
 	const char *word = argv[optind - 1];
 	bool is_long = !strncmp(word, "--", 2);
-	/* Only --help and --version take no argument, and their values are short options. */
-	bool known = optopt > 0 && optopt < 256 && optopt != ':' && strchr(short_options, optopt);
+	/*
+	 * An option given an argument it does not take: --help and --version
+	 * (whose values are short options) or a long-only flag such as
+	 * --x-no-backstop (whose value is above any character).
+	 */
+	bool known =
+	    optopt >= 256 || (optopt > 0 && optopt != ':' && strchr(short_options, optopt));
 	char name[64];
 
 	option_word(word, name, sizeof(name));

@@ -389,6 +389,15 @@ static void test_test_knobs(void **state)
 	ASSERT_FAILS(-ERANGE, "between 0 and 1000000", "--x-harvest-delay-us", "1000001");
 	ASSERT_FAILS(-ERANGE, "0 (automatic) or between 10", "--x-tick-us", "9");
 	ASSERT_FAILS(-ERANGE, "between 0 and 1000000", "--x-tick-us", "1000001");
+	assert_true(cfg.x_flip_ns == 0);
+	assert_false(cfg.x_no_backstop);
+	ASSERT_OK("--x-flip-word", "0.5", "--x-no-backstop");
+	assert_true(cfg.x_flip_ns == 500000000);
+	assert_true(cfg.x_no_backstop);
+	ASSERT_FAILS(-EINVAL, "--x-flip-word: \"0\" is not a positive number of seconds",
+		     "--x-flip-word", "0");
+	ASSERT_FAILS(-EINVAL, "--x-flip-word: \"soon\"", "--x-flip-word", "soon");
+	ASSERT_FAILS(-EINVAL, "takes no argument", "--x-no-backstop=1");
 }
 
 static void test_bad_words(void **state)
@@ -480,8 +489,12 @@ static void test_usage_tells_the_truth(void **state)
 	    "--x-harvest-delay-us N",
 	    "0..1000000 (default 0)",
 	    "--x-tick-us N",
+	    "--x-flip-word SECONDS",
+	    "--x-no-backstop",
 	    "-h, --help",
 	    "-V, --version",
+	    "Exit status:",
+	    "255 for 255 and above",
 	};
 	const char *u = cli_usage();
 
