@@ -29,6 +29,15 @@ static void block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Is a stop signal waiting?  (It is blocked: main.c.) */
+static bool stop_signal_pending(void)
+{
+	sigset_t p;
+
+	return sigpending(&p) == 0 &&
+	       (sigismember(&p, SIGINT) || sigismember(&p, SIGTERM) || sigismember(&p, SIGHUP));
+}
+
 /* --x-flip-word: how often to look whether every worker is ready for its flip. */
 #define APP_FLIP_RETRY_NS 20000000ull
 
@@ -145,6 +154,7 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 	if (r < 0)
 		goto fail;
 	ctl_started = true;
+	vm.start_abort = stop_signal_pending;
 	r = vm_start(&vm, err, sizeof(err));
 	if (r < 0)
 		goto fail;

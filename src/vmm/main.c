@@ -162,6 +162,26 @@ static bool close_output(struct nbout *o)
 	return st.error != 0;
 }
 
+/*
+ * The stop signals are blocked from the first instruction on and read by
+ * the main thread once the VM runs (app.c).  Blocked, a signal waits for us
+ * even when it arrives early: a script's background command starts with
+ * SIGINT ignored (POSIX shells do that without job control), and an ignored
+ * signal that is not blocked is simply lost, so `vmm & kill -INT $!` early
+ * in start-up left vmm running for good.  Every step before the main thread
+ * waits is short, so a signal is acted on within a fraction of a second.
+ */
+static void block_stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	/* --duration counts from here, not from the end of start-up. */
@@ -175,6 +195,7 @@ int main(int argc, char **argv)
 	bool lost = false;
 	int r, status;
 
+	block_stop_signals();
 	r = cli_parse(argc, argv, &cfg, err, sizeof(err));
 	if (r == CLI_HELP) {
 		fputs(cli_usage(), stdout);

@@ -117,6 +117,8 @@ struct vm {
 	pthread_t harvester_thread;
 	bool harvester_started;
 	pthread_t main_thread;
+	/* Set by the caller of vm_start(): true when a stop is waiting (a signal). */
+	bool (*start_abort)(void);
 
 	pthread_mutex_t kick_lock; /* vcpus[].thread_started against pthread_kill */
 	pthread_mutex_t lock;

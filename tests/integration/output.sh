@@ -18,9 +18,9 @@ PY=python3
 cat >"$TMP/out.py" <<'EOF'
 import json, os, pty, signal, socket, subprocess, sys, termios, time
 
-vmm, tmp, how = sys.argv[1], sys.argv[2], sys.argv[3]
-STOP_AT = 2.0   # seconds after launch: the reader has long stopped reading by then
-PROMPT = 1.0    # the stop must act within this long
+vmm, tmp, how, slow = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+STOP_AT = 2.0        # seconds after launch: the reader has long stopped reading by then
+PROMPT = 1.0 * slow  # the stop must act within this long (lib.sh's SLOW)
 
 
 def qmp_quit(path):
@@ -77,7 +77,7 @@ if rc != 0 or took > PROMPT or said != 1 or "records" not in text:
 EOF
 
 for how in duration sigterm quit terminal; do
-	if out=$("$PY" "$TMP/out.py" "$VMM" "$TMP" $how 2>&1); then
+	if out=$("$PY" "$TMP/out.py" "$VMM" "$TMP" $how "$SLOW" 2>&1); then
 		pass "stdout not read, stopped by $how: $out"
 	else
 		fail "stdout not read, stopped by $how: $out"
