@@ -71,12 +71,20 @@ static void serial_putc(char c)
 	outb(COM1 + UART_THR, (uint8_t)c);
 }
 
-static void serial_write(const char *s, size_t len)
+static void serial_write_ticked(const char *s, size_t len, void (*tick)(void *), void *ctx)
 {
 	size_t i;
 
-	for (i = 0; i < len; i++)
+	for (i = 0; i < len; i++) {
 		serial_putc(s[i]);
+		if (tick)
+			tick(ctx);
+	}
+}
+
+static void serial_write(const char *s, size_t len)
+{
+	serial_write_ticked(s, len, NULL, NULL);
 }
 
 struct out {
@@ -200,6 +208,20 @@ void kprintf(const char *fmt, ...)
 	va_end(ap);
 	lock();
 	serial_write(line, len);
+	unlock();
+}
+
+void kprintf_ticked(void (*tick)(void *ctx), void *ctx, const char *fmt, ...)
+{
+	char line[LINE_MAX];
+	va_list ap;
+	size_t len;
+
+	va_start(ap, fmt);
+	len = kvsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	lock();
+	serial_write_ticked(line, len, tick, ctx);
 	unlock();
 }
 

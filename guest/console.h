@@ -14,6 +14,13 @@ void console_init(void);
  */
 void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * kprintf, calling tick(ctx) after every character sent: the summary keeps
+ * its vCPU's stall clock running while it prints (stress.c).
+ */
+void kprintf_ticked(void (*tick)(void *ctx), void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Into buf, always NUL-terminated; returns the length written. */
 size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 

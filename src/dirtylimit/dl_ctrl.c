@@ -13,8 +13,9 @@ static void harvest_all(struct dl_ctrl *c)
 {
 	struct vm *vm = c->vm;
 
-	if (vm->harvester != VM_HARVEST_SELF)
-		return; /* the baseline harvester thread does it */
+	/* The baseline harvester thread does it; or a test asked for no backstop. */
+	if (vm->harvester != VM_HARVEST_SELF || vm->dirty.no_backstop)
+		return;
 	for (int i = 0; i < vm->ncpus; i++)
 		dirty_vcpu_harvest(&vm->dirty, &vm->vcpus[i].dirty, NULL);
 }
@@ -85,7 +86,7 @@ static void *ctrl_thread(void *arg)
 	return NULL;
 }
 
-int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, const char *stats_path,
+int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, struct nbout *stats,
 		  unsigned stats_interval_ms, char *err, size_t errlen)
 {
 	pthread_condattr_t ca;
@@ -110,11 +111,8 @@ int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, const ch
 	}
 	for (int i = 0; i < vm->ncpus; i++)
 		dl_rate_init(&c->rate[i]);
-	if (stats_path) {
-		r = dl_stats_open(c, stats_path, stats_interval_ms, err, errlen);
-		if (r < 0)
-			goto fail;
-	}
+	if (stats)
+		dl_stats_open(c, stats, stats_interval_ms);
 	r = pthread_create(&c->thread, NULL, ctrl_thread, c);
 	if (r) {
 		snprintf(err, errlen, "cannot start the controller thread: %s", strerror(r));

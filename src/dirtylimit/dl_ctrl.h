@@ -22,6 +22,7 @@
 #include "stress_abi.h"
 
 struct vm;
+struct nbout;
 
 /* The window behind "current-rate" and the per-vCPU rates we report: one second, as QEMU. */
 #define DL_CTRL_RATE_WINDOW_NS 1000000000ull
@@ -54,8 +55,7 @@ struct dl_ctrl {
 	struct dl_rate *rate; /* one per vCPU */
 	struct dl_calc calc;
 
-	FILE *stats;	  /* --stats, or NULL */
-	bool stats_close; /* we opened it */
+	struct nbout *stats; /* --stats, or NULL (opened and closed by the caller) */
 	uint64_t stats_interval_ns;
 	uint64_t stats_next_ns;
 	uint64_t stats_prev_ns;
@@ -64,7 +64,7 @@ struct dl_ctrl {
 	uint64_t *stats_prev_read;  /* per vCPU, guest bytes read */
 };
 
-int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, const char *stats_path,
+int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, struct nbout *stats,
 		  unsigned stats_interval_ms, char *err, size_t errlen);
 void dl_ctrl_stop(struct dl_ctrl *c);
 

@@ -1,34 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 #include "dirtylimit/dl_stats.h"
 
-#include <errno.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
 #include <json-c/json.h>
 
 #include "dirtylimit/dl_ctrl.h"
+#include "vmm/nbout.h"
 #include "vmm/vm.h"
 
-int dl_stats_open(struct dl_ctrl *c, const char *path, unsigned interval_ms, char *err,
-		  size_t errlen)
+void dl_stats_open(struct dl_ctrl *c, struct nbout *out, unsigned interval_ms)
 {
-	if (strcmp(path, "-") == 0) {
-		c->stats = stdout;
-		c->stats_close = false;
-	} else {
-		c->stats = fopen(path, "we");
-		if (!c->stats) {
-			snprintf(err, errlen, "cannot open --stats file %s: %s", path,
-				 strerror(errno));
-			return -errno;
-		}
-		c->stats_close = true;
-	}
+	c->stats = out;
 	c->stats_interval_ns = (uint64_t)interval_ms * 1000000ull;
 	c->stats_prev_ns = vmm_now_ns();
 	c->stats_next_ns = c->stats_prev_ns + c->stats_interval_ns;
-	return 0;
 }
 
 static json_object *jd(double v)
@@ -108,6 +96,8 @@ void dl_stats_write(struct dl_ctrl *c, uint64_t now_ns)
 	json_object *ts = json_object_new_object();
 	json_object *arr = json_object_new_array();
 	double secs = (double)(now_ns - c->stats_prev_ns) / 1e9;
+	struct nbout_stats out;
+	struct iovec iov[2];
 	struct timeval tv;
 
 	gettimeofday(&tv, NULL);
@@ -122,15 +112,21 @@ void dl_stats_write(struct dl_ctrl *c, uint64_t now_ns)
 	for (int i = 0; i < c->vm->ncpus; i++)
 		json_object_array_add(arr, vcpu_obj(c, i, secs));
 	json_object_object_add(root, "vcpus", arr);
-	fprintf(c->stats, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
-	fflush(c->stats);
+	/* Records this stream could not write so far: a reader sees its gaps. */
+	nbout_stats(c->stats, &out);
+	json_object_object_add(root, "records-dropped", json_object_new_uint64(out.dropped));
+	/* One record, one write: never blocks, never cut (nbout.h). */
+	iov[0].iov_base = (void *)json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	iov[0].iov_len = strlen(iov[0].iov_base);
+	iov[1].iov_base = "\n";
+	iov[1].iov_len = 1;
+	nbout_writev(c->stats, iov, 2);
 	json_object_put(root);
 	c->stats_prev_ns = now_ns;
 }
 
 void dl_stats_close(struct dl_ctrl *c)
 {
-	if (c->stats && c->stats_close)
-		fclose(c->stats);
+	/* The stream belongs to the caller of dl_ctrl_start(), who closes it. */
 	c->stats = NULL;
 }

@@ -10,9 +10,10 @@
 #include <stdint.h>
 
 struct dl_ctrl;
+struct nbout;
 
-int dl_stats_open(struct dl_ctrl *c, const char *path, unsigned interval_ms, char *err,
-		  size_t errlen);
+/* Write records to @out (never blocking the controller) every interval_ms. */
+void dl_stats_open(struct dl_ctrl *c, struct nbout *out, unsigned interval_ms);
 void dl_stats_write(struct dl_ctrl *c, uint64_t now_ns);
 void dl_stats_close(struct dl_ctrl *c);
 

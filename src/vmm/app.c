@@ -15,6 +15,7 @@
 #include "dirtylimit/dl_ctrl.h"
 #include "vmm/boot_vm.h"
 #include "vmm/log.h"
+#include "vmm/testknob.h"
 #include "vmm/vm.h"
 #include "vmm/vm_qmp.h"
 
@@ -29,26 +30,52 @@ static void block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Wait for a signal, a stop request or the deadline (0 = none). */
-static void wait_for_stop(struct vm *vm, const sigset_t *set, uint64_t deadline)
+/* Is a stop signal waiting?  (It is blocked: main.c.) */
+static bool stop_signal_pending(void)
+{
+	sigset_t p;
+
+	return sigpending(&p) == 0 &&
+	       (sigismember(&p, SIGINT) || sigismember(&p, SIGTERM) || sigismember(&p, SIGHUP));
+}
+
+/* --x-flip-word: how often to look whether every worker is ready for its flip. */
+#define APP_FLIP_RETRY_NS 20000000ull
+
+/* The test knob's turn came: flip now, or retry later (0: done). */
+static uint64_t flip_words(struct vm *vm, uint64_t now)
+{
+	char msg[512];
+	int r = testknob_flip_words(vm, msg, sizeof(msg));
+
+	if (r == -EAGAIN)
+		return now + APP_FLIP_RETRY_NS;
+	if (r != 0 && r != -ENODATA)
+		vmm_log("--x-flip-word: cannot pause the VM: %s", strerror(-r));
+	return 0;
+}
+
+/* Wait for a signal, a stop request or the deadline (0 = none); run the flip knob. */
+static void wait_for_stop(struct vm *vm, const sigset_t *set, uint64_t deadline, uint64_t flip_at)
 {
 	while (!atomic_load(&vm->stopping)) {
-		struct timespec ts = {1, 0};
+		uint64_t now = vmm_now_ns(), wake = now + 1000000000ull;
+		struct timespec ts;
 		siginfo_t si;
 		int sig;
 
-		if (deadline) {
-			uint64_t now = vmm_now_ns();
-
-			if (now >= deadline) {
-				vm_request_stop(vm, 0, VM_STOP_DURATION, "--duration elapsed");
-				break;
-			}
-			if (deadline - now < 1000000000ull) {
-				ts.tv_sec = 0;
-				ts.tv_nsec = (long)(deadline - now);
-			}
+		if (deadline && now >= deadline) {
+			vm_request_stop(vm, 0, VM_STOP_DURATION, "--duration elapsed");
+			break;
 		}
+		if (flip_at && now >= flip_at)
+			flip_at = flip_words(vm, now);
+		if (deadline && deadline < wake)
+			wake = deadline;
+		if (flip_at && flip_at < wake)
+			wake = flip_at;
+		ts.tv_sec = (time_t)((wake - now) / 1000000000ull);
+		ts.tv_nsec = (long)((wake - now) % 1000000000ull);
 		sig = sigtimedwait(set, &si, &ts);
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			char msg[64];
@@ -76,7 +103,8 @@ static void print_summary(struct vm *vm)
 	}
 }
 
-int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_len)
+int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8_t *kernel,
+	    size_t kernel_len)
 {
 	struct vm_params p = {
 	    .shape = {.mem_size = cfg->mem_size,
@@ -86,7 +114,7 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 		cfg->harvester == CLI_HARVESTER_SIMPLE ? VM_HARVEST_SIMPLE : VM_HARVEST_SELF,
 	    .harvest_delay_us = cfg->harvest_delay_us,
 	    .tick_ns = (uint64_t)cfg->tick_us * 1000ull,
-	    .console_fd = 1,
+	    .console_out = env->console,
 	};
 	struct vm_kernel k = {.image = kernel, .len = kernel_len, .append = cfg->append};
 	static struct vm vm; /* large; owned by the main thread for the whole run */
@@ -117,15 +145,17 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 		vm_destroy(&vm);
 		return r == -EINVAL || r == -ENOEXEC || r == -E2BIG ? 2 : 1;
 	}
+	vm.dirty.no_backstop = cfg->x_no_backstop;
 	for (unsigned i = 0; i < cfg->ncpus; i++)
 		if (cfg->dirty_limit_mib[i])
 			vm_set_dirty_limit(&vm, (int)i, dl_mib_to_pages(cfg->dirty_limit_mib[i]));
 
-	r = dl_ctrl_start(&ctl, &vm, cfg->dirty_limit_period_ms, cfg->stats_path,
-			  cfg->stats_interval_ms, err, sizeof(err));
+	r = dl_ctrl_start(&ctl, &vm, cfg->dirty_limit_period_ms, env->stats, cfg->stats_interval_ms,
+			  err, sizeof(err));
 	if (r < 0)
 		goto fail;
 	ctl_started = true;
+	vm.start_abort = stop_signal_pending;
 	r = vm_start(&vm, err, sizeof(err));
 	if (r < 0)
 		goto fail;
@@ -136,8 +166,8 @@ int app_run(const struct vmm_config *cfg, const uint8_t *kernel, size_t kernel_l
 			goto fail;
 	}
 	if (cfg->duration_ns)
-		deadline = vmm_now_ns() + cfg->duration_ns;
-	wait_for_stop(&vm, &set, deadline);
+		deadline = env->launch_ns + cfg->duration_ns;
+	wait_for_stop(&vm, &set, deadline, cfg->x_flip_ns ? env->launch_ns + cfg->x_flip_ns : 0);
 	vm_join(&vm);
 	goto out;
 

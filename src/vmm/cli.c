@@ -24,6 +24,8 @@ enum {
 	OPT_X_HARVESTER,
 	OPT_X_HARVEST_DELAY_US,
 	OPT_X_TICK_US,
+	OPT_X_FLIP_WORD,
+	OPT_X_NO_BACKSTOP,
 };
 
 static const struct option long_options[] = {
@@ -42,6 +44,8 @@ static const struct option long_options[] = {
     {"x-harvester", required_argument, NULL, OPT_X_HARVESTER},
     {"x-harvest-delay-us", required_argument, NULL, OPT_X_HARVEST_DELAY_US},
     {"x-tick-us", required_argument, NULL, OPT_X_TICK_US},
+    {"x-flip-word", required_argument, NULL, OPT_X_FLIP_WORD},
+    {"x-no-backstop", no_argument, NULL, OPT_X_NO_BACKSTOP},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -93,9 +97,22 @@ static const char usage_text[] =
 	"                             who harvests the dirty rings (default self)\n"
 	"      --x-harvest-delay-us N artificial delay per harvest, 0.." STR(CLI_HARVEST_DELAY_MAX_US) " (default 0)\n"
 	"      --x-tick-us N          harvest tick, 0 or " STR(CLI_TICK_MIN_US) ".." STR(CLI_TICK_MAX_US) " (default 0: automatic)\n"
+	"      --x-flip-word SECONDS  once SECONDS after launch (and once every worker has\n"
+	"                             work done), flip one bit of one checked word in each\n"
+	"                             seq writer's and reader's working set: each must\n"
+	"                             report exactly one data error\n"
+	"      --x-no-backstop        the controller does not harvest the rings (only the\n"
+	"                             vCPUs do), to show that a pause leaves none unharvested\n"
 	"\n"
 	"  -h, --help                 show this help and exit\n"
-	"  -V, --version              show the version and exit\n";
+	"  -V, --version              show the version and exit\n"
+	"\n"
+	"Exit status: 0 when the run ends as asked (--duration, a signal, QMP quit, the\n"
+	"guest halting); the guest's power-off value when it powers off (0..254 as is,\n"
+	"255 for 255 and above); 1 for an error while running, including output lost\n"
+	"to a write error (no space left, a closed pipe; output dropped because nobody\n"
+	"was reading it is said on stderr but is not an error); 2 for bad input (the\n"
+	"command line, the kernel file, a file that cannot be opened).\n";
 // clang-format on
 
 const char *cli_usage(void)
@@ -119,6 +136,8 @@ void cli_defaults(struct vmm_config *cfg)
 	cfg->harvester = CLI_HARVESTER_SELF;
 	cfg->harvest_delay_us = 0;
 	cfg->tick_us = 0;
+	cfg->x_flip_ns = 0;
+	cfg->x_no_backstop = false;
 }
 
 /* Strict decimal: digits only, no sign, no spaces.  -EINVAL or -ERANGE. */
@@ -190,9 +209,10 @@ static int parse_mem(const char *s, uint64_t *out, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (v < CLI_MEM_MIN) {
-		snprintf(err, errlen,
-			 "--mem %s is below the minimum of %dM (the kernel is loaded at 1 MiB)", s,
-			 CLI_MEM_MIN_MIB);
+		snprintf(
+		    err, errlen,
+		    "--mem %s is below the minimum of %dM (the bundled kernel fills the first 4 MiB and its working sets start at 4 MiB)",
+		    s, CLI_MEM_MIN_MIB);
 		return -ERANGE;
 	}
 	if (v > CLI_MEM_MAX) {
@@ -254,6 +274,12 @@ static int parse_ring_size(const char *s, uint32_t *out, char *err, size_t errle
 	int r = parse_ranged("--dirty-ring-size", s, CLI_DIRTY_RING_MIN, CLI_DIRTY_RING_MAX, &v,
 			     err, errlen);
 
+	if (r == -ERANGE && parse_u64(s, NULL, &v) == 0 && v < CLI_DIRTY_RING_MIN) {
+		snprintf(
+		    err, errlen,
+		    "--dirty-ring-size %s is below the minimum of %d: one guest instruction (a ring-0 rep stosd, emulated by some hosts' KVM) can log 1024 entries without an exit, and a smaller ring fills up and wedges the guest",
+		    s, CLI_DIRTY_RING_MIN);
+	}
 	if (r < 0)
 		return r;
 	if (v & (v - 1)) {
@@ -458,8 +484,13 @@ static int getopt_error(int c, char **argv, char *err, size_t errlen)
 	/* The failing long option (or a missing argument) is the last word getopt consumed. */
 	const char *word = argv[optind - 1];
 	bool is_long = !strncmp(word, "--", 2);
-	/* Only --help and --version take no argument, and their values are short options. */
-	bool known = optopt > 0 && optopt < 256 && optopt != ':' && strchr(short_options, optopt);
+	/*
+	 * An option given an argument it does not take: --help and --version
+	 * (whose values are short options) or a long-only flag such as
+	 * --x-no-backstop (whose value is above any character).
+	 */
+	bool known =
+	    optopt >= 256 || (optopt > 0 && optopt != ':' && strchr(short_options, optopt));
 	char name[64];
 
 	option_word(word, name, sizeof(name));
@@ -574,6 +605,17 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 			}
 			if (r == 0)
 				cfg->tick_us = (unsigned)v;
+			break;
+		case OPT_X_FLIP_WORD:
+			r = parse_duration(optarg, &cfg->x_flip_ns, err, errlen);
+			if (r < 0) /* the message names --duration: name ours */
+				snprintf(
+				    err, errlen,
+				    "--x-flip-word: \"%s\" is not a positive number of seconds",
+				    optarg);
+			break;
+		case OPT_X_NO_BACKSTOP:
+			cfg->x_no_backstop = true;
 			break;
 		case 'h':
 			return CLI_HELP;

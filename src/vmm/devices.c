@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "vmm/nbout.h"
 #include "vmm/vm.h"
 #include "vmm/vstate.h"
 
@@ -17,26 +17,18 @@
 /* LSR: transmitter empty and holding register empty: always ready. */
 #define UART_LSR_IDLE 0x60
 
-void dev_console_init(struct dev_console *c, int fd)
+void dev_console_init(struct dev_console *c, struct nbout *out)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
-	c->fd = fd;
+	c->out = out;
 }
 
 static void console_flush_locked(struct dev_console *c)
 {
-	const char *p = c->line;
-	size_t left = (size_t)c->len;
-
-	while (left > 0) {
-		ssize_t w = write(c->fd, p, left);
-
-		if (w <= 0)
-			break; /* console gone: drop output, never block the vCPU */
-		p += w;
-		left -= (size_t)w;
-	}
+	/* Never blocks the vCPU: a line the reader cannot take now is kept or dropped (nbout.h). */
+	if (c->len && c->out)
+		nbout_write(c->out, c->line, (size_t)c->len);
 	c->len = 0;
 }
 

@@ -9,7 +9,8 @@
  *
  *   0x3f8-0x3ff  COM1 (here), transmit only: bytes go to the console sink
  *                (stdout) a line at a time, so lines of two vCPUs never
- *                interleave
+ *                interleave; the sink never blocks (a reader that stopped
+ *                reading loses lines, counted, rather than stopping the vCPU)
  *   0x00f0       report port (STRESS_PORT_REPORT): guest events (dev_stress.c)
  *   0x00f4       power-off port (STRESS_PORT_POWEROFF): value = exit status
  *   (memory)     the stats device: no ports, a memslot of its own (dev_stress.c)
@@ -34,6 +35,7 @@
 #define DEV_LINE_MAX 512
 
 struct vm;
+struct nbout;
 
 struct dev_ops {
 	const char *name;
@@ -72,14 +74,14 @@ extern const struct dev_ops dev_report_ops, dev_poweroff_ops, dev_stats_ops;
 
 struct dev_console {
 	pthread_mutex_t lock;
-	int fd; /* where guest output goes, normally 1 */
+	struct nbout *out; /* where guest output goes (standard output); NULL: nowhere */
 	char line[DEV_LINE_MAX];
 	int len;
 	uint8_t scratch; /* the 8250's scratch register, for probes */
 	uint8_t lcr;	 /* line control, so the divisor latch bit reads back */
 };
 
-void dev_console_init(struct dev_console *c, int fd);
+void dev_console_init(struct dev_console *c, struct nbout *out);
 void dev_console_flush(struct dev_console *c);
 void dev_console_destroy(struct dev_console *c);
 

@@ -37,6 +37,7 @@ struct dirty_tracker {
 	_Atomic uint64_t rejected; /* entries naming no known page */
 	_Atomic uint64_t resets;   /* KVM_RESET_DIRTY_RINGS calls */
 	uint32_t delay_us;	   /* test knob: artificial delay per harvest */
+	bool no_backstop;	   /* test knob: only vCPU threads harvest (set before start) */
 	/*
 	 * Shared by each harvest from its first bitmap mark to the end of its
 	 * KVM_RESET_DIRTY_RINGS, exclusive in dirty_take_bitmap(), so a bit is

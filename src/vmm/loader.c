@@ -299,12 +299,13 @@ static const char *seg_name(const struct loader_image *li, unsigned i, char *buf
 static int check_segments(const struct loader_image *li, size_t len, uint64_t mem_size, char *err,
 			  size_t errlen)
 {
-	char name[64];
+	char buf[64];
 
 	for (unsigned i = 0; i < li->nsegs; i++) {
 		const struct loader_segment *s = &li->seg[i];
+		/* The returned name, not buf: the a.out kludge's name is a constant. */
+		const char *name = seg_name(li, i, buf, sizeof(buf));
 
-		seg_name(li, i, name, sizeof(name));
 		if (!in_file(s->offset, s->filesz, len)) {
 			snprintf(
 			    err, errlen,

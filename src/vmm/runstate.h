@@ -18,6 +18,7 @@
 enum runstate_reason {
 	RUNSTATE_USER = 1u << 0,      /* QMP stop / cont */
 	RUNSTATE_MIGRATION = 1u << 1, /* a migration's stop-and-copy */
+	RUNSTATE_MONITOR = 1u << 2,   /* the monitor's own short look (test knobs) */
 };
 
 struct runstate {

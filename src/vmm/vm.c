@@ -109,7 +109,7 @@ static int create_stage(struct vm *vm, enum vm_stage stage, const struct vm_para
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&vm->cond, &ca);
 		pthread_condattr_destroy(&ca);
-		dev_console_init(&vm->console, p->console_fd);
+		dev_console_init(&vm->console, p->console_out);
 		return 0;
 	}
 	case VM_STAGE_KVM:
@@ -242,9 +242,23 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	r = vcpu_signals_init(err, errlen);
 	if (r < 0)
 		return r;
+	/*
+	 * Every vCPU parks at its first housekeeping until all threads exist.
+	 * On 2 cores, vCPUs that already run the guest starve the thread that
+	 * creates the rest: 256 vCPUs took 22-37 s to start, signals unread.
+	 */
+	pthread_mutex_lock(&vm->lock);
+	atomic_store(&vm->pause_req, true);
+	pthread_mutex_unlock(&vm->lock);
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
+		/* A stop asked for while we create them (0.7 s for 256 under TSan). */
+		if (vm->start_abort && vm->start_abort()) {
+			vm_request_stop(vm, 0, VM_STOP_SIGNAL,
+					"stopped by a signal during start-up");
+			return 0;
+		}
 		r = pthread_create(&v->thread, NULL, vcpu_thread, v);
 		if (r) {
 			snprintf(err, errlen, "cannot start vCPU thread %d: %s", i, strerror(r));
@@ -255,10 +269,14 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		v->thread_started = true;
 		pthread_mutex_unlock(&vm->kick_lock);
 	}
-	/* Every vCPU thread has its TID before anyone can ask (query-cpus-fast). */
-	for (int i = 0; i < vm->ncpus; i++)
-		while (!atomic_load(&vm->vcpus[i].tid) && !atomic_load(&vm->stopping))
-			sched_yield();
+	/* Parked, every vCPU thread has its TID before anyone can ask (query-cpus-fast). */
+	pthread_mutex_lock(&vm->lock);
+	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	/* A pause asked for meanwhile (QMP stop) keeps them parked. */
+	atomic_store(&vm->pause_req, vm->run.reasons != 0);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
 	if (vm->harvester == VM_HARVEST_SIMPLE) {
 		r = pthread_create(&vm->harvester_thread, NULL, simple_harvester, vm);
 		if (r) {
@@ -567,7 +585,8 @@ int vm_guest_stats(struct vm *vm, int cpu, struct stress_cpu_stats *out)
 	out->role = s->role;
 	out->wss_base = s->wss_base;
 	out->wss_size = s->wss_size;
-	out->max_gap_tsc = s->max_gap_tsc;
+	/* Also reset by other threads (vm_guest_reset_stall): atomic on our side too (TSan). */
+	out->max_gap_tsc = __atomic_load_n(&s->max_gap_tsc, __ATOMIC_RELAXED);
 	return 0;
 }
 

@@ -113,8 +113,8 @@ struct vm_params {
 	/* Local choices, not part of the shape: */
 	enum vm_harvester harvester;
 	uint32_t harvest_delay_us;
-	uint64_t tick_ns; /* 0 = automatic from the ring size */
-	int console_fd;
+	uint64_t tick_ns;	   /* 0 = automatic from the ring size */
+	struct nbout *console_out; /* the console's sink (standard output) */
 };
 
 /* Called (from any thread, with no vm lock held) when the run state changes. */
@@ -148,6 +148,8 @@ struct vm {
 	pthread_t harvester_thread;
 	bool harvester_started;
 	pthread_t main_thread;
+	/* Set by the caller of vm_start(): true when a stop is waiting (a signal). */
+	bool (*start_abort)(void);
 
 	pthread_mutex_t kick_lock; /* vcpus[].thread_started against pthread_kill */
 	pthread_mutex_t lock;

@@ -5,7 +5,8 @@
 #   - a limit holds within +-10% over 2 s windows;
 #   - limits change at runtime (set on one vCPU, then on every vCPU, and
 #     query-vcpu-dirty-limit shows each step);
-#   - a reader is not slowed by a limit (its own and its neighbour's);
+#   - a reader is not slowed by a limit (its own and its neighbour's): it
+#     never sleeps, and reads as much per second of CPU as without a limit;
 #   - cancel restores the speed (> 3x the limit over the first second);
 #   - a limit of 0 cancels;
 #   - --dirty-limit CPU=MIB at start limits that vCPU alone.
@@ -55,22 +56,40 @@ class Qmp:
                 return r
 
     def stats(self):
+        if not hasattr(self, "tids"):
+            self.tids = [c["thread-id"] for c in self.cmd("query-cpus-fast")["return"]]
         r = self.cmd("x-query-guest-stats")["return"]
-        return time.monotonic(), [c["pages-written"] for c in r], [c["bytes-read"] for c in r]
+        return (time.monotonic(), [c["pages-written"] for c in r], [c["bytes-read"] for c in r],
+                [sched(t) for t in self.tids])
+
+
+def sched(tid):
+    """The kernel's account of a vCPU thread: (ns on a CPU, ns waiting for one)."""
+    a = open("/proc/%d/schedstat" % tid).read().split()
+    return int(a[0]), int(a[1])
 
 
 def rates(a, b):
+    """MiB/s written and read per vCPU; then per vCPU, MiB read per second
+    the thread was on a CPU, and the share of the time it slept (neither on
+    a CPU nor waiting for one: only the limiter's sleeps, or a pause).  The
+    last two are what host load and instrumentation cannot bend: another
+    process taking the CPU shows as waiting, a slow monitor as CPU time."""
     dt = b[0] - a[0]
     w = ["%.2f" % ((y - x) / PAGES_PER_MIB / dt) for x, y in zip(a[1], b[1])]
     r = ["%.1f" % ((y - x) / 1048576 / dt) for x, y in zip(a[2], b[2])]
-    return " ".join(w + r)
+    oncpu = [(y[0] - x[0]) / 1e9 for x, y in zip(a[3], b[3])]
+    waited = [(y[1] - x[1]) / 1e9 for x, y in zip(a[3], b[3])]
+    eff = ["%.1f" % ((y - x) / 1048576 / c if c > 0 else 0) for x, y, c in zip(a[2], b[2], oncpu)]
+    slept = ["%.3f" % max(0.0, 1 - (c + q) / dt) for c, q in zip(oncpu, waited)]
+    return " ".join(w + r + eff + slept)
 
 
 sock, what = sys.argv[1], sys.argv[2]
 if what == "wait":  # until every vCPU has made progress (10 s at most)
     for _ in range(200):
         try:
-            t, p, b = Qmp(sock).stats()
+            t, p, b, _ = Qmp(sock).stats()
             if p and all(x + y > 0 for x, y in zip(p, b)):
                 break
         except (OSError, KeyError, ValueError, SystemExit):
@@ -86,7 +105,7 @@ if what == "cmd":  # NAME [ARGS_JSON]: the reply, compact
 elif what == "limits":  # "cpu:limit-rate ..." from query-vcpu-dirty-limit, "none" if empty
     r = q.cmd("query-vcpu-dirty-limit")["return"]
     print(" ".join("%d:%d" % (e["cpu-index"], e["limit-rate"]) for e in r) or "none")
-elif what == "rates":  # SECONDS [SKIP]: MiB/s written per vCPU, then MiB/s read per vCPU
+elif what == "rates":  # SECONDS [SKIP]: see rates()
     time.sleep(float(sys.argv[4]) if len(sys.argv) > 4 else 0)
     a = q.stats()
     time.sleep(float(sys.argv[3]))
@@ -126,9 +145,12 @@ start() {
 # --- one writer (cpu0) next to one reader (cpu1) ------------------------------
 S=$TMP/a.sock
 start "$S" a -c 2 -a "wss=64M writers=0 report=0"
-read -r W0 _ _ RD0 < <(dl "$S" rates 1.5)
-is "$W0" '>' 200 && pass "unthrottled: writer $W0 MiB/s, reader $RD0 MiB/s read" ||
-	fail "unthrottled writer at '$W0' MiB/s: too slow for the checks below to mean anything"
+read -r W0 _ _ RD0 _ EF0 _ _ < <(dl "$S" rates 1.5)
+# The checks below need a writer well above the limits they set (at most 40):
+# 3x.  (It runs at 300-550 MiB/s alone, 166 was seen under ThreadSanitizer
+# with other work on the host: a bar at 200 was a flaky check of its own.)
+is "$W0" '>' 120 && pass "unthrottled: writer $W0 MiB/s, reader $RD0 MiB/s read" ||
+	fail "unthrottled writer at '$W0' MiB/s: below 3x the limits set below, which then mean nothing"
 
 expect "set-vcpu-dirty-limit cpu0 25" "$(dl "$S" cmd set-vcpu-dirty-limit '{"cpu-index": 0, "dirty-rate": 25}')" '{}'
 expect "query-vcpu-dirty-limit" "$(dl "$S" limits)" "0:25"
@@ -138,7 +160,7 @@ near "$W" 25 10 && pass "limit 25 holds: $W MiB/s over 2 s" || fail "limit 25: '
 # Changed at runtime, and now on every vCPU: the reader gets a limit of its own.
 expect "set-vcpu-dirty-limit, every vCPU, 40" "$(dl "$S" cmd set-vcpu-dirty-limit '{"dirty-rate": 40}')" '{}'
 expect "query-vcpu-dirty-limit after the change" "$(dl "$S" limits)" "0:40 1:40"
-read -r W _ _ RDL < <(dl "$S" rates 2 0.5)
+read -r W _ _ RDL _ EFL _ SLL < <(dl "$S" rates 2 0.5)
 near "$W" 40 10 && pass "limit changed to 40 holds: $W MiB/s over 2 s" ||
 	fail "limit changed to 40: '$W' MiB/s over 2 s (+-10%)"
 
@@ -146,25 +168,23 @@ read -r W _ < <(dl "$S" after cancel-vcpu-dirty-limit '{}' 1)
 is "$W" '>' 120 && pass "cancel: $W MiB/s over the first second (> 3x 40)" ||
 	fail "cancel: '$W' MiB/s over the first second, want > 120"
 expect "query-vcpu-dirty-limit after cancel" "$(dl "$S" limits)" "none"
-read -r _ _ _ RD1 < <(dl "$S" rates 1.5)
+read -r _ _ _ RD1 _ EF1 _ _ < <(dl "$S" rates 1.5)
 
-# The reader, limited itself and next to a limited writer, keeps its speed.
-# This host's speed moves by up to ~25% over seconds whatever the limiter does,
-# so CI asks for 90% of the mean of the unlimited phases before and after, and
-# measures once more before failing; bench/dirtylimit.py proves the tighter
-# bound (>= 97%, median of interleaved 1 s phases).
-reader_ok() { num "$1" "$2" "$3" && awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { exit !(l >= 0.9 * (a + b) / 2) }'; }
-if ! reader_ok "$RDL" "$RD0" "$RD1"; then
-	echo "reader: $RDL MiB/s limited vs $RD0 / $RD1 unlimited: measuring again"
-	read -r _ _ _ RD0 < <(dl "$S" rates 1)
-	dl "$S" cmd set-vcpu-dirty-limit '{"dirty-rate": 40}' >/dev/null
-	read -r _ _ _ RDL < <(dl "$S" rates 1.5 0.3)
-	dl "$S" cmd cancel-vcpu-dirty-limit >/dev/null
-	read -r _ _ _ RD1 < <(dl "$S" rates 1 0.3)
-fi
-reader_ok "$RDL" "$RD0" "$RD1" &&
-	pass "reader not slowed: $RDL MiB/s limited vs $RD0 / $RD1 unlimited (>= 90%)" ||
-	fail "reader slowed: '$RDL' MiB/s limited vs '$RD0' / '$RD1' unlimited (want >= 90% of their mean)"
+# The reader, limited itself and next to a limited writer, is not slowed by
+# the limiter: the limiter could only sleep it (its thread would sleep) or
+# kick it too often (each kick costs the thread CPU).  So, from the kernel's
+# account of the reader's thread, it sleeps under 2% of the time, and the
+# guest reads at least 90% as many bytes per second of CPU as in the
+# unlimited phases before and after.  Its speed per second of wall time
+# moved by 15-50% here whatever the limiter did (other processes on the two
+# cores take its CPU; under ThreadSanitizer the limited writer does too:
+# once 85% against the 90% this check used to want), so that is shown, not
+# checked; bench/dirtylimit.py measures it (>= 97%, median of interleaved
+# 1 s phases, on a quiet host).
+reader_ok() { num "$1" "$2" "$3" "$4" && awk -v l="$1" -v a="$2" -v b="$3" -v s="$4" 'BEGIN { exit !(l >= 0.9 * (a + b) / 2 && s < 0.02) }'; }
+reader_ok "$EFL" "$EF0" "$EF1" "$SLL" &&
+	pass "reader not slowed: $EFL MiB read per CPU-second limited vs $EF0 / $EF1 unlimited (>= 90%), asleep $SLL of the time (< 2%); by the clock $RDL vs $RD0 / $RD1 MiB/s" ||
+	fail "reader slowed: '$EFL' MiB per CPU-second limited vs '$EF0' / '$EF1' unlimited (want >= 90% of their mean), asleep '$SLL' of the time (want < 2%); by the clock $RDL vs $RD0 / $RD1 MiB/s"
 
 # A limit of 0 cancels, per vCPU.
 dl "$S" cmd set-vcpu-dirty-limit '{"dirty-rate": 30}' >/dev/null

@@ -113,14 +113,14 @@ static void on_event(void *opaque, const char *event, enum vm_stop_reason reason
 		atomic_fetch_add(&e->resumes, 1);
 }
 
-static int create(struct vm *vm, bool irqchip, int ncpus, int console_fd)
+static int create(struct vm *vm, bool irqchip, int ncpus)
 {
 	struct vm_params p = {
 	    .shape = {.mem_size = irqchip ? 16ull << 20 : MEM,
 		      .ncpus = ncpus,
 		      .ring_entries = RING,
 		      .irqchip = irqchip},
-	    .console_fd = console_fd,
+	    .console_out = NULL, /* guest output goes nowhere */
 	};
 	char err[512];
 	int r = vm_create(vm, &p, err, sizeof(err));
@@ -436,7 +436,7 @@ static void test_omissions(const struct vm_state *st)
 		bool differs_fresh, caught;
 		int others;
 
-		if (create(&c, false, NCPUS, -1) < 0) {
+		if (create(&c, false, NCPUS) < 0) {
 			fails++;
 			return;
 		}
@@ -481,7 +481,7 @@ static void test_bad_section_loads_nothing(const struct vm_state *st)
 	for (size_t i = 0; i < st->n; i++)
 		if (is_part(&st->sec[i], VSTATE_PART_MSRS))
 			msrs = &st->sec[i]; /* the last vCPU's */
-	if (!msrs || msrs->len < 16 || create(&c, false, NCPUS, -1) < 0) {
+	if (!msrs || msrs->len < 16 || create(&c, false, NCPUS) < 0) {
 		check(false, "set-up of the bad-section test");
 		return;
 	}
@@ -513,7 +513,7 @@ static void expect_refused(const struct vm_state *st, bool irqchip, int ncpus, c
 	char err[512] = "";
 	int r;
 
-	if (create(&c, irqchip, ncpus, -1) < 0) {
+	if (create(&c, irqchip, ncpus) < 0) {
 		fails++;
 		return;
 	}
@@ -532,7 +532,7 @@ static void test_irqchip(void)
 	char err[512];
 	int r;
 
-	if (create(&d, true, NCPUS, -1) < 0) {
+	if (create(&d, true, NCPUS) < 0) {
 		fails++;
 		goto out;
 	}
@@ -565,7 +565,7 @@ static void test_irqchip(void)
 	check(vm_state_find(&st, VSTATE_SEC_VCPU(VSTATE_PART_LAPIC), 1) &&
 		  vm_state_find(&st, VSTATE_SEC_IRQCHIP, VSTATE_CHIP_IOAPIC),
 	      "with an irqchip the state has LAPIC and irqchip sections (%zu sections)", st.n);
-	if (create(&e, true, NCPUS, -1) == 0) {
+	if (create(&e, true, NCPUS) == 0) {
 		r = vm_state_load(&e, &st, err, sizeof(err));
 		check(r == 0, "irqchip state loads into a fresh irqchip VM %s", r ? err : "");
 		if (r == 0 && save(&e, &got, "the loaded irqchip VM")) {
@@ -595,7 +595,7 @@ static void probe_notes(void)
 	char err[512];
 	uint64_t tsc, rt, tsc2, rt2;
 
-	if (!caps || !ml || create(&c, false, 1, -1) < 0)
+	if (!caps || !ml || create(&c, false, 1) < 0)
 		goto out;
 	ml->nmsrs = VSTATE_MSRS_MAX;
 	if (kvm_state_caps(&c.kvm, &c.vcpus[0].kvm, 1, caps, err, sizeof(err)) == 0 &&
@@ -698,7 +698,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	/* 1. A boots and runs; pause reasons on the running guest. */
-	if (create(&a, false, NCPUS, open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+	if (create(&a, false, NCPUS) < 0)
 		return 1;
 	r = boot_vm(&a, &k, err, sizeof(err));
 	if (r == 0)
@@ -741,7 +741,7 @@ int main(int argc, char **argv)
 
 	/* 3. The blackout; then B, empty, gets the memory and the state. */
 	sleep_ms(BLACKOUT_EXTRA_MS);
-	if (create(&b, false, NCPUS, open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+	if (create(&b, false, NCPUS) < 0)
 		return 1;
 	memcpy(b.ram, a.ram, a.ram_size);
 	r = vm_state_prepare(&b, err, sizeof(err));

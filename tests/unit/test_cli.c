@@ -104,17 +104,19 @@ static void test_mem(void **state)
 	assert_true(cfg.mem_size == 1ull << 30);
 	ASSERT_OK("--mem", "2048");
 	assert_true(cfg.mem_size == 2048ull << 20);
-	ASSERT_OK("--mem=4M");
-	assert_true(cfg.mem_size == 4ull << 20);
+	ASSERT_OK("--mem=8M");
+	assert_true(cfg.mem_size == 8ull << 20);
 	ASSERT_OK("-m1t");
 	assert_true(cfg.mem_size == 1ull << 40);
-	ASSERT_OK("-m", "4100KiB");
-	assert_true(cfg.mem_size == 4100ull << 10);
+	ASSERT_OK("-m", "8196KiB");
+	assert_true(cfg.mem_size == 8196ull << 10);
 
 	ASSERT_FAILS(-EINVAL, "zero", "-m", "0");
 	ASSERT_FAILS(-EINVAL, "zero", "-m", "0G");
-	ASSERT_FAILS(-ERANGE, "4M", "-m", "3");
-	ASSERT_FAILS(-ERANGE, "minimum", "-m", "4095K");
+	ASSERT_FAILS(-ERANGE, "8M", "-m", "3");
+	ASSERT_FAILS(-ERANGE, "minimum", "-m", "8188K");
+	/* The bundled kernel panics at 4M: the reason is in the message. */
+	ASSERT_FAILS(-ERANGE, "working sets start at 4 MiB", "-m", "4M");
 	ASSERT_FAILS(-ERANGE, "1T", "-m", "1025G");
 	ASSERT_FAILS(-ERANGE, "maximum", "-m", "2T");
 	ASSERT_FAILS(-ERANGE, "too large", "-m", "99999999999999999999");
@@ -122,7 +124,7 @@ static void test_mem(void **state)
 	ASSERT_FAILS(-EINVAL, "abc", "-m", "abc");
 	ASSERT_FAILS(-EINVAL, "negative", "-m", "-1");
 	ASSERT_FAILS(-EINVAL, "1.5G", "-m", "1.5G");
-	ASSERT_FAILS(-EINVAL, "4 KiB pages", "-m", "4097K");
+	ASSERT_FAILS(-EINVAL, "4 KiB pages", "-m", "8193K");
 	ASSERT_FAILS(-EINVAL, "--mem", "-m", "");
 }
 
@@ -202,14 +204,18 @@ static void test_dirty_ring(void **state)
 {
 	ASSERT_OK("--dirty-ring-size", "4096");
 	assert_int_equal(cfg.dirty_ring_size, 4096);
-	ASSERT_OK("--dirty-ring-size=256");
-	assert_int_equal(cfg.dirty_ring_size, 256);
+	ASSERT_OK("--dirty-ring-size=8192");
+	assert_int_equal(cfg.dirty_ring_size, 8192);
 	ASSERT_OK("--dirty-ring-size=65536");
 	assert_int_equal(cfg.dirty_ring_size, 65536);
-	ASSERT_FAILS(-EINVAL, "power of two", "--dirty-ring-size", "1000");
-	ASSERT_FAILS(-ERANGE, "between 256 and 65536", "--dirty-ring-size", "128");
-	ASSERT_FAILS(-ERANGE, "between 256 and 65536", "--dirty-ring-size", "131072");
-	ASSERT_FAILS(-ERANGE, "between 256 and 65536", "--dirty-ring-size", "0");
+	ASSERT_FAILS(-EINVAL, "power of two", "--dirty-ring-size", "5000");
+	/* Below the minimum: the reason is in the message (a ring-0 rep stosd wedges them). */
+	ASSERT_FAILS(-ERANGE, "below the minimum of 4096: one guest instruction",
+		     "--dirty-ring-size", "2048");
+	ASSERT_FAILS(-ERANGE, "below the minimum of 4096", "--dirty-ring-size", "256");
+	ASSERT_FAILS(-ERANGE, "below the minimum of 4096", "--dirty-ring-size", "1000");
+	ASSERT_FAILS(-ERANGE, "between 4096 and 65536", "--dirty-ring-size", "131072");
+	ASSERT_FAILS(-ERANGE, "below the minimum of 4096", "--dirty-ring-size", "0");
 	ASSERT_FAILS(-EINVAL, "not a whole number", "--dirty-ring-size", "64k");
 }
 
@@ -383,6 +389,15 @@ static void test_test_knobs(void **state)
 	ASSERT_FAILS(-ERANGE, "between 0 and 1000000", "--x-harvest-delay-us", "1000001");
 	ASSERT_FAILS(-ERANGE, "0 (automatic) or between 10", "--x-tick-us", "9");
 	ASSERT_FAILS(-ERANGE, "between 0 and 1000000", "--x-tick-us", "1000001");
+	assert_true(cfg.x_flip_ns == 0);
+	assert_false(cfg.x_no_backstop);
+	ASSERT_OK("--x-flip-word", "0.5", "--x-no-backstop");
+	assert_true(cfg.x_flip_ns == 500000000);
+	assert_true(cfg.x_no_backstop);
+	ASSERT_FAILS(-EINVAL, "--x-flip-word: \"0\" is not a positive number of seconds",
+		     "--x-flip-word", "0");
+	ASSERT_FAILS(-EINVAL, "--x-flip-word: \"soon\"", "--x-flip-word", "soon");
+	ASSERT_FAILS(-EINVAL, "takes no argument", "--x-no-backstop=1");
 }
 
 static void test_bad_words(void **state)
@@ -447,7 +462,7 @@ static void test_usage_tells_the_truth(void **state)
 	static const char *const needles[] = {
 	    "-m, --mem SIZE",
 	    "(default 512M)",
-	    "4M..1T",
+	    "8M..1T",
 	    "a bare number is MiB",
 	    "-c, --cpus N",
 	    "1..256 (default 1)",
@@ -457,7 +472,7 @@ static void test_usage_tells_the_truth(void **state)
 	    "-d, --duration SECONDS",
 	    "run until interrupted",
 	    "--dirty-ring-size N",
-	    "256..65536 (default 65536)",
+	    "4096..65536 (default 65536)",
 	    "--dirty-limit SPEC",
 	    "CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
 	    "--dirty-limit-period MS",
@@ -474,8 +489,12 @@ static void test_usage_tells_the_truth(void **state)
 	    "--x-harvest-delay-us N",
 	    "0..1000000 (default 0)",
 	    "--x-tick-us N",
+	    "--x-flip-word SECONDS",
+	    "--x-no-backstop",
 	    "-h, --help",
 	    "-V, --version",
+	    "Exit status:",
+	    "255 for 255 and above",
 	};
 	const char *u = cli_usage();
 

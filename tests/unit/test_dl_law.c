@@ -550,6 +550,10 @@ static void test_limit_down_keeps_sleep(void **state)
 	dl_vcpu_account(&v, 0, 0, 0, &a);
 	assert_int_equal(a.sleep_ns, 9 * MS);
 	assert_true(a.slice_ns > 0);
+	/* ...and the new limit is applied: after that sleep, one more page
+	 * costs 4 ms at 250 pages/s (1 ms had the old limit stayed). */
+	dl_vcpu_account(&v, 1, 0, 9 * MS, &a);
+	assert_int_equal(a.sleep_ns, 4 * MS);
 }
 
 static void test_limit_up_keeps_pages(void **state)
