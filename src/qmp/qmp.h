@@ -74,6 +74,55 @@ struct qmp_dirty_limit {
 	uint64_t current_rate; /* MiB/s */
 };
 
+/* query-migrate (QEMU's MigrationInfo); status NULL: no migration ever ({}). */
+struct qmp_migrate_info {
+	const char *status; /* QEMU's MigrationStatus name */
+	bool has_ram;	    /* the ram member (source, and a destination loading) */
+	bool has_times;	    /* total-time, setup-time */
+	bool has_expected_downtime, has_downtime, has_throttle, has_dirty_limit;
+	uint64_t total_time_ms, setup_time_ms, expected_downtime_ms, downtime_ms;
+	uint64_t cpu_throttle_percentage;
+	uint64_t dl_throttle_time_per_round_us, dl_ring_full_time_us;
+	uint64_t transferred, remaining, total, duplicate, normal, normal_bytes;
+	uint64_t dirty_pages_rate, dirty_sync_count, pages_per_second;
+	uint64_t precopy_bytes, downtime_bytes;
+	double mbps;
+	const char *error_desc; /* failed: why; NULL otherwise */
+	const char *note;	/* ours (x-note): what the policy tells the user; NULL: none */
+};
+
+/* The migration parameters we take (QEMU's names and units; qmp_cmd_migrate.c). */
+enum qmp_migrate_param {
+	QMP_MP_MAX_BANDWIDTH,		   /* bytes/s */
+	QMP_MP_DOWNTIME_LIMIT,		   /* ms */
+	QMP_MP_THROTTLE_TRIGGER_THRESHOLD, /* % */
+	QMP_MP_CPU_THROTTLE_INITIAL,	   /* % */
+	QMP_MP_CPU_THROTTLE_INCREMENT,	   /* % */
+	QMP_MP_CPU_THROTTLE_TAILSLOW,	   /* bool (0/1) */
+	QMP_MP_MAX_CPU_THROTTLE,	   /* % */
+	QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD,  /* ms */
+	QMP_MP_VCPU_DIRTY_LIMIT,	   /* MB/s */
+	QMP_MP_COUNT
+};
+
+struct qmp_migrate_params {
+	bool has[QMP_MP_COUNT];
+	uint64_t v[QMP_MP_COUNT];
+};
+
+/* The capabilities we take (QEMU's names). */
+enum qmp_migrate_cap {
+	QMP_MC_AUTO_CONVERGE,
+	QMP_MC_EVENTS,
+	QMP_MC_DIRTY_LIMIT,
+	QMP_MC_COUNT
+};
+
+struct qmp_migrate_caps {
+	bool has[QMP_MC_COUNT];
+	bool on[QMP_MC_COUNT];
+};
+
 /*
  * A backend callback's answer meaning "under way": the callback has
  * handed the work to another thread, which calls qmp_server_complete()
@@ -146,6 +195,23 @@ struct qmp_backend {
 	int (*cancel_dirty_limit)(void *opaque, int cpu_index, char *err, size_t errlen);
 	/* query-vcpu-dirty-limit: only vCPUs that have a limit. */
 	int (*query_dirty_limit)(void *opaque, struct qmp_dirty_limit *out, int max);
+
+	/*
+	 * Live migration (qmp_cmd_migrate.c, docs/migration.md).  migrate and
+	 * migrate-incoming start a thread and return at once.
+	 */
+	int (*migrate)(void *opaque, const char *uri, char *err, size_t errlen);
+	int (*migrate_incoming)(void *opaque, const char *uri, char *err, size_t errlen);
+	void (*migrate_cancel)(void *opaque);
+	/* *out is zeroed before the call. */
+	void (*query_migrate)(void *opaque, struct qmp_migrate_info *out);
+	/* Only the members with has[] set; the handler checked types. */
+	int (*migrate_set_parameters)(void *opaque, const struct qmp_migrate_params *p, char *err,
+				      size_t errlen);
+	void (*query_migrate_parameters)(void *opaque, struct qmp_migrate_params *out);
+	int (*migrate_set_capabilities)(void *opaque, const struct qmp_migrate_caps *c, char *err,
+					size_t errlen);
+	void (*query_migrate_capabilities)(void *opaque, struct qmp_migrate_caps *out);
 };
 
 /* calc-dirty-rate's accepted length, as QEMU 8.2 (50 ms .. 60 s). */

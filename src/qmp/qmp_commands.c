@@ -381,6 +381,17 @@ static const struct qmp_command commands[] = {
     {"cancel-vcpu-dirty-limit", qmp_cancel_limit_args, qmp_cmd_cancel_vcpu_dirty_limit, have_limit,
      QMP_CMD_OOB},
     {"query-vcpu-dirty-limit", NULL, qmp_cmd_query_vcpu_dirty_limit, have_query_limit, QMP_CMD_OOB},
+    {"migrate", qmp_migrate_args, qmp_cmd_migrate, qmp_have_migrate, 0},
+    {"migrate-incoming", qmp_migrate_incoming_args, qmp_cmd_migrate_incoming,
+     qmp_have_migrate_incoming, 0},
+    {"migrate_cancel", NULL, qmp_cmd_migrate_cancel, qmp_have_migrate, 0},
+    {"query-migrate", NULL, qmp_cmd_query_migrate, qmp_have_migrate, QMP_CMD_OOB},
+    {"migrate-set-parameters", qmp_migrate_set_parameters_args, qmp_cmd_migrate_set_parameters,
+     qmp_have_migrate, 0},
+    {"query-migrate-parameters", NULL, qmp_cmd_query_migrate_parameters, qmp_have_migrate, 0},
+    {"migrate-set-capabilities", qmp_migrate_set_capabilities_args,
+     qmp_cmd_migrate_set_capabilities, qmp_have_migrate, 0},
+    {"query-migrate-capabilities", NULL, qmp_cmd_query_migrate_capabilities, qmp_have_migrate, 0},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -17,6 +17,7 @@
 #include "vmm/log.h"
 #include "vmm/testknob.h"
 #include "vmm/vm.h"
+#include "vmm/vm_migrate.h"
 #include "vmm/vm_qmp.h"
 
 static void block_signals(sigset_t *set)
@@ -86,6 +87,39 @@ static void wait_for_stop(struct vm *vm, const sigset_t *set, uint64_t deadline,
 	}
 }
 
+/* How often the main thread looks at an incoming migration while it loads. */
+#define APP_INCOMING_POLL_NS 20000000ull
+
+/*
+ * --incoming: wait (for signals too) until the incoming migration has
+ * loaded the guest (0) or failed (-1, said once), or the VM is asked to stop.
+ */
+static int wait_incoming(struct vm *vm, struct vm_migrate *mig, const sigset_t *set)
+{
+	while (!atomic_load(&vm->stopping)) {
+		struct timespec ts = {.tv_nsec = (long)APP_INCOMING_POLL_NS};
+		const char *error = NULL;
+		siginfo_t si;
+		bool ok;
+		int sig;
+
+		if (vm_migrate_incoming_done(mig, &ok, &error)) {
+			if (ok)
+				return 0;
+			vmm_log("%s", error && *error ? error : "incoming migration failed");
+			return -1;
+		}
+		sig = sigtimedwait(set, &si, &ts);
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+			char msg[64];
+
+			snprintf(msg, sizeof(msg), "stopped by %s", strsignal(sig));
+			vm_request_stop(vm, 0, VM_STOP_SIGNAL, msg);
+		}
+	}
+	return -1;
+}
+
 static void print_summary(struct vm *vm)
 {
 	for (int i = 0; i < vm->ncpus; i++) {
@@ -120,28 +154,57 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 	static struct vm vm; /* large; owned by the main thread for the whole run */
 	struct dl_ctrl ctl;
 	struct vm_qmp *qmp = NULL;
+	struct vm_migrate *mig = NULL;
+	struct mig_fault fault = {0};
 	char err[512];
 	sigset_t set;
 	uint64_t deadline = 0;
-	bool ctl_started = false;
+	bool ctl_started = false, ran = false;
 	int r, status;
 
 	block_signals(&set);
+	if (cfg->x_incoming_fault &&
+	    mig_fault_parse(cfg->x_incoming_fault, &fault, err, sizeof(err))) {
+		vmm_log("%s", err);
+		return 2;
+	}
+	if (vm_migrate_new(&mig, &vm, &ctl) < 0) {
+		vmm_log("out of memory");
+		return 1;
+	}
 	/* Before any vCPU exists: a bad address is a configuration error, said once. */
 	if (cfg->qmp.kind != CLI_QMP_NONE) {
-		r = vm_qmp_open(&qmp, &vm, &ctl, &cfg->qmp, cfg->name, err, sizeof(err));
+		r = vm_qmp_open(&qmp, &vm, &ctl, mig, &cfg->qmp, cfg->name, err, sizeof(err));
 		if (r < 0) {
 			vmm_log("--qmp: %s", err);
+			vm_migrate_free(mig);
 			return r == -ENOMEM ? 1 : 2;
 		}
 	}
 	r = vm_create(&vm, &p, err, sizeof(err));
-	if (r == 0)
+	/* A destination's guest comes from the stream, not from a kernel. */
+	if (r == 0 && !cfg->incoming)
 		r = boot_vm(&vm, &k, err, sizeof(err));
+	if (r == 0) {
+		vm_migrate_ready(mig, cfg->exit_after_migration);
+		if (cfg->incoming && !strcmp(cfg->incoming, "defer")) {
+			vm_migrate_incoming_defer(mig, &fault);
+		} else if (cfg->incoming) {
+			r = vm_migrate_incoming_listen(mig, cfg->incoming, &fault, err,
+						       sizeof(err));
+			if (r < 0) {
+				vmm_log("--incoming: %s", err);
+				r = -EINVAL;
+				err[0] = '\0';
+			}
+		}
+	}
 	if (r < 0) {
-		vmm_log("%s", err);
+		if (err[0])
+			vmm_log("%s", err);
 		if (qmp)
 			vm_qmp_stop(qmp, &vm);
+		vm_migrate_free(mig);
 		vm_destroy(&vm);
 		return r == -EINVAL || r == -ENOEXEC || r == -E2BIG ? 2 : 1;
 	}
@@ -155,12 +218,34 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 	if (r < 0)
 		goto fail;
 	ctl_started = true;
+	if (cfg->incoming) {
+		/* QMP serves while the guest loads ("inmigrate"; migrate-incoming for defer). */
+		if (qmp) {
+			r = vm_qmp_run(qmp, err, sizeof(err));
+			if (r < 0)
+				goto fail;
+		}
+		if (strcmp(cfg->incoming, "defer")) {
+			r = vm_migrate_incoming_start(mig, err, sizeof(err));
+			if (r < 0)
+				goto fail;
+		}
+		if (wait_incoming(&vm, mig, &set) < 0) {
+			/* A failed incoming migration: its message is out; nothing ran. */
+			vm_request_stop(&vm, atomic_load(&vm.stopping) ? 0 : 1, VM_STOP_ERROR, "");
+			vm_join(&vm);
+			goto out;
+		}
+	}
 	vm.start_abort = stop_signal_pending;
 	r = vm_start(&vm, err, sizeof(err));
 	if (r < 0)
 		goto fail;
+	ran = true;
+	if (cfg->incoming)
+		vm_migrate_incoming_finished(mig);
 	/* Served after the start, so that every vCPU already has its thread id. */
-	if (qmp) {
+	if (qmp && !cfg->incoming) {
 		r = vm_qmp_run(qmp, err, sizeof(err));
 		if (r < 0)
 			goto fail;
@@ -176,6 +261,8 @@ fail:
 	vm_request_stop(&vm, 1, VM_STOP_ERROR, err);
 	vm_join(&vm);
 out:
+	/* The migration threads end first: they use the VM, QMP and the controller. */
+	vm_migrate_free(mig);
 	if (qmp)
 		vm_qmp_stop(qmp, &vm);
 	if (ctl_started)
@@ -184,7 +271,9 @@ out:
 	if (vm.stop_reason != VM_STOP_SIGNAL && vm.stop_reason != VM_STOP_DURATION &&
 	    vm.stop_msg[0])
 		vmm_log("%s", vm.stop_msg);
-	print_summary(&vm);
+	/* A destination whose guest never arrived has nothing to sum up. */
+	if (ran || !cfg->incoming)
+		print_summary(&vm);
 	vm_destroy(&vm);
 	return status;
 }

@@ -26,6 +26,9 @@ enum {
 	OPT_X_TICK_US,
 	OPT_X_FLIP_WORD,
 	OPT_X_NO_BACKSTOP,
+	OPT_INCOMING,
+	OPT_EXIT_AFTER_MIGRATION,
+	OPT_X_INCOMING_FAULT,
 };
 
 static const struct option long_options[] = {
@@ -46,6 +49,9 @@ static const struct option long_options[] = {
     {"x-tick-us", required_argument, NULL, OPT_X_TICK_US},
     {"x-flip-word", required_argument, NULL, OPT_X_FLIP_WORD},
     {"x-no-backstop", no_argument, NULL, OPT_X_NO_BACKSTOP},
+    {"incoming", required_argument, NULL, OPT_INCOMING},
+    {"exit-after-migration", no_argument, NULL, OPT_EXIT_AFTER_MIGRATION},
+    {"x-incoming-fault", required_argument, NULL, OPT_X_INCOMING_FAULT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -92,6 +98,18 @@ static const char usage_text[] =
 	"      --stats-interval MS    time between two statistics records,\n"
 	"                             " STR(CLI_STATS_INTERVAL_MIN_MS) ".." STR(CLI_STATS_INTERVAL_MAX_MS) " (default " STR(CLI_DEFAULT_STATS_INTERVAL_MS) ")\n"
 	"\n"
+	"Live migration (docs/migration.md):\n"
+	"      --incoming tcp:HOST:PORT\n"
+	"                             be a migration destination: listen there, take one\n"
+	"                             incoming migration (--mem, --cpus and\n"
+	"                             --dirty-ring-size must match the source's), then\n"
+	"                             run the guest; no kernel is loaded\n"
+	"      --incoming defer       the same, listening only once QMP migrate-incoming\n"
+	"                             gives the address\n"
+	"      --exit-after-migration once a migration of this guest to a destination has\n"
+	"                             completed, exit 0 (default: stay paused in\n"
+	"                             \"postmigrate\" until QMP quit, as QEMU)\n"
+	"\n"
 	"Testing (not a stable interface):\n"
 	"      --x-harvester self|simple\n"
 	"                             who harvests the dirty rings (default self)\n"
@@ -103,6 +121,10 @@ static const char usage_text[] =
 	"                             report exactly one data error\n"
 	"      --x-no-backstop        the controller does not harvest the rings (only the\n"
 	"                             vCPUs do), to show that a pause leaves none unharvested\n"
+	"      --x-incoming-fault STAGE:ACTION\n"
+	"                             as a migration destination, at STAGE (header, config,\n"
+	"                             ram1, ram2, device, state, end) die at once as if\n"
+	"                             killed (ACTION exit) or stop reading for ever (stall)\n"
 	"\n"
 	"  -h, --help                 show this help and exit\n"
 	"  -V, --version              show the version and exit\n"
@@ -617,6 +639,21 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 		case OPT_X_NO_BACKSTOP:
 			cfg->x_no_backstop = true;
 			break;
+		case OPT_INCOMING:
+			if (strcmp(optarg, "defer") && strncmp(optarg, "tcp:", 4)) {
+				snprintf(err, errlen,
+					 "--incoming: \"%s\" is not tcp:HOST:PORT or defer",
+					 optarg);
+				r = -EINVAL;
+			}
+			cfg->incoming = optarg;
+			break;
+		case OPT_EXIT_AFTER_MIGRATION:
+			cfg->exit_after_migration = true;
+			break;
+		case OPT_X_INCOMING_FAULT:
+			cfg->x_incoming_fault = optarg;
+			break;
 		case 'h':
 			return CLI_HELP;
 		case 'V':
@@ -639,6 +676,10 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 		    err, errlen,
 		    "--dirty-limit names vCPU %u, but there %s only %u (--cpus; vCPUs are numbered from 0)",
 		    ncpus_needed - 1, cfg->ncpus == 1 ? "is" : "are", cfg->ncpus);
+		return -EINVAL;
+	}
+	if (cfg->x_incoming_fault && !cfg->incoming) {
+		snprintf(err, errlen, "--x-incoming-fault needs --incoming");
 		return -EINVAL;
 	}
 	for (unsigned i = cfg->ncpus; i < STRESS_MAX_CPUS; i++)

@@ -147,7 +147,12 @@ struct vmm_config {
 	const char *stats_path; /* NULL: no stats; "-": standard output */
 	unsigned stats_interval_ms;
 
+	/* Live migration. */
+	const char *incoming;	   /* --incoming tcp:HOST:PORT or "defer"; NULL: a source */
+	bool exit_after_migration; /* exit 0 once this guest has migrated away */
+
 	/* Test knobs (--x-*). */
+	const char *x_incoming_fault; /* --x-incoming-fault STAGE:ACTION (checked by app.c) */
 	enum cli_harvester harvester;
 	unsigned harvest_delay_us; /* artificial delay per harvest */
 	unsigned tick_us;	   /* harvest tick, 0 = automatic */

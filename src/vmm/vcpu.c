@@ -124,6 +124,29 @@ static bool vcpu_sleep(struct vcpu *v, uint64_t ns)
 	return !atomic_load(&vm->stopping);
 }
 
+/*
+ * A migration's CPU throttle (auto-converge, QEMU's cpu-throttle.c): at pct
+ * %, after each VM_THROTTLE_SLICE_NS of running the vCPU sleeps
+ * pct / (100 - pct) of it, so it runs (100 - pct) % of the time.
+ */
+static bool vcpu_throttle(struct vcpu *v)
+{
+	unsigned pct = atomic_load_explicit(&v->vm->throttle_pct, memory_order_relaxed);
+	uint64_t ns;
+
+	if (!pct) {
+		v->throttle_ran_ns = 0;
+		return true;
+	}
+	if (v->throttle_ran_ns < VM_THROTTLE_SLICE_NS)
+		return true;
+	if (pct > 99)
+		pct = 99;
+	ns = v->throttle_ran_ns * pct / (100 - pct);
+	v->throttle_ran_ns = 0;
+	return vcpu_sleep(v, ns);
+}
+
 static int64_t vcpu_harvest(struct vcpu *v, int *reset)
 {
 	struct vm *vm = v->vm;
@@ -160,8 +183,11 @@ static bool vcpu_housekeeping(struct vcpu *v)
 		pages = total - v->pages_seen;
 		v->pages_seen = total;
 		dl_vcpu_account(&v->dl, pages, v->ran_ns, vmm_now_ns(), &act);
+		v->throttle_ran_ns += v->ran_ns;
 		v->ran_ns = 0;
 		if (act.sleep_ns && !vcpu_sleep(v, act.sleep_ns))
+			return false;
+		if (!vcpu_throttle(v))
 			return false;
 		if (atomic_load(&vm->stopping))
 			return false;

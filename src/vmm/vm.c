@@ -315,6 +315,19 @@ void vm_set_dirty_limit(struct vm *vm, int cpu, uint64_t pages_per_s)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+void vm_set_throttle(struct vm *vm, unsigned pct)
+{
+	unsigned old = atomic_exchange(&vm->throttle_pct, pct);
+
+	/* Ending or lowering it: cut short a throttle sleep under way. */
+	if (pct < old)
+		for (int i = 0; i < vm->ncpus; i++)
+			atomic_store(&vm->vcpus[i].wake, true);
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
 void vm_request_stop(struct vm *vm, int status, enum vm_stop_reason reason, const char *msg)
 {
 	bool first;
@@ -639,6 +652,8 @@ const char *vm_stop_reason_name(enum vm_stop_reason r)
 		return "host-qmp-quit";
 	case VM_STOP_ERROR:
 		return "host-error";
+	case VM_STOP_MIGRATED:
+		return "migrated";
 	}
 	return "unknown";
 }

@@ -42,6 +42,7 @@ enum vm_stop_reason {
 	VM_STOP_DURATION,
 	VM_STOP_QMP_QUIT,
 	VM_STOP_ERROR,
+	VM_STOP_MIGRATED, /* the guest went to a destination (--exit-after-migration) */
 };
 
 enum vm_harvester {
@@ -70,6 +71,7 @@ struct vcpu {
 	uint64_t ran_ns;	  /* time in KVM_RUN since the last accounting */
 	uint64_t pages_seen;	  /* dirty.pages at the last accounting */
 	uint64_t slice_ns;	  /* next run slice, 0 = no timer */
+	uint64_t throttle_ran_ns; /* run time since the last CPU-throttle sleep */
 	struct dirty_wedge wedge; /* empty ring-full exits in a row */
 	struct dl_vcpu dl;	  /* the limiter's bucket (its limit: any thread) */
 
@@ -170,6 +172,8 @@ struct vm {
 	enum vm_stop_reason stop_reason;
 	char stop_msg[256];
 	_Atomic bool booted; /* the guest said STRESS_REPORT_BOOTED */
+	/* A migration's CPU throttle, % (auto-converge); 0 = none.  Any thread writes. */
+	_Atomic unsigned throttle_pct;
 	_Atomic uint64_t data_errors_reported;
 };
 
@@ -218,6 +222,13 @@ unsigned vm_pause_reasons(struct vm *vm);
 
 /* Set (0: cancel) the dirty limit of one vCPU or, with cpu -1, of all; takes effect at once. */
 void vm_set_dirty_limit(struct vm *vm, int cpu, uint64_t pages_per_s);
+
+/*
+ * The CPU throttle of a migration (auto-converge): every vCPU sleeps pct /
+ * (100 - pct) of each VM_THROTTLE_SLICE_NS it runs; 0 ends it.
+ */
+#define VM_THROTTLE_SLICE_NS 10000000ull
+void vm_set_throttle(struct vm *vm, unsigned pct);
 
 /* Kick a vCPU out of KVM_RUN. */
 void vm_kick(struct vm *vm, int cpu);

@@ -11,10 +11,12 @@
 #include "dirtylimit/dl_ctrl.h"
 #include "qmp/qmp.h"
 #include "vmm/vm.h"
+#include "vmm/vm_migrate.h"
 
 struct vm_qmp {
 	struct vm *vm;
 	struct dl_ctrl *ctl;
+	struct vm_migrate *mig; /* NULL: no migration commands */
 	struct qmp_server *srv;
 	bool running;		    /* vm_qmp_run() succeeded */
 	_Atomic bool shutdown_sent; /* quit sent SHUTDOWN: not again at the end */
@@ -36,9 +38,15 @@ static const char *be_status(void *o, bool *running)
 {
 	struct vm_qmp *q = o;
 
+	const char *mig = q->mig ? vm_migrate_runstate(q->mig) : NULL;
+
 	if (atomic_load(&q->vm->stopping)) {
 		*running = false;
 		return "shutdown";
+	}
+	if (mig) {
+		*running = false;
+		return mig;
 	}
 	*running = !vm_is_paused(q->vm);
 	return *running ? "running" : "paused";
@@ -95,8 +103,13 @@ static int be_cont(void *o, char *err, size_t errlen)
 {
 	struct vm_qmp *q = o;
 
-	(void)err;
-	(void)errlen;
+	const char *mig = q->mig ? vm_migrate_runstate(q->mig) : NULL;
+
+	if (mig && !strcmp(mig, "postmigrate")) {
+		snprintf(err, errlen,
+			 "the guest was migrated and runs on the destination: quit this vmm");
+		return -EINVAL;
+	}
 	/* A migration's own pause, if any, stays: the VM runs when it ends. */
 	vm_resume(q->vm, RUNSTATE_USER);
 	return 0;
@@ -207,6 +220,13 @@ static int check_cpu(struct vm_qmp *q, int cpu, char *err, size_t errlen)
 	return 0;
 }
 
+/* A migration that holds limits keeps the user's aside (the tighter applies) and restores it. */
+static void set_user_limit(struct vm_qmp *q, int cpu, uint64_t pps)
+{
+	if (!q->mig || !mig_src_user_limit(vm_migrate_src(q->mig), cpu, pps))
+		vm_set_dirty_limit(q->vm, cpu, pps);
+}
+
 static int be_set_limit(void *o, int cpu, uint64_t mib, char *err, size_t errlen)
 {
 	struct vm_qmp *q = o;
@@ -215,7 +235,7 @@ static int be_set_limit(void *o, int cpu, uint64_t mib, char *err, size_t errlen
 	if (r < 0)
 		return r;
 	/* QEMU: a dirty-rate of 0 is accepted; here it cancels the limit. */
-	vm_set_dirty_limit(q->vm, cpu, dl_mib_to_pages(mib));
+	set_user_limit(q, cpu, dl_mib_to_pages(mib));
 	return 0;
 }
 
@@ -226,7 +246,7 @@ static int be_cancel_limit(void *o, int cpu, char *err, size_t errlen)
 
 	if (r < 0)
 		return r;
-	vm_set_dirty_limit(q->vm, cpu, 0);
+	set_user_limit(q, cpu, 0);
 	return 0;
 }
 
@@ -249,6 +269,192 @@ static int be_query_limit(void *o, struct qmp_dirty_limit *out, int max)
 	return n;
 }
 
+/* ---- migration ---- */
+
+static int be_migrate(void *o, const char *uri, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+
+	return vm_migrate_start(q->mig, uri, err, errlen);
+}
+
+static int be_migrate_incoming(void *o, const char *uri, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+
+	return vm_migrate_incoming_uri(q->mig, uri, err, errlen);
+}
+
+static void be_migrate_cancel(void *o)
+{
+	struct vm_qmp *q = o;
+
+	vm_migrate_cancel(q->mig);
+}
+
+static void be_query_migrate(void *o, struct qmp_migrate_info *out)
+{
+	struct vm_qmp *q = o;
+	struct mig_info *i = malloc(sizeof(*i));
+	/* Owned by the QMP thread (the only caller): strings live until the next call. */
+	static char error_desc[sizeof(i->error_desc)];
+	enum mig_status st;
+
+	if (!i)
+		return;
+	vm_migrate_info(q->mig, i);
+	st = i->status;
+	if (st == MIG_STATUS_NONE) {
+		free(i);
+		return;
+	}
+	out->status = mig_status_name(st);
+	if (st == MIG_STATUS_FAILED && i->error_desc[0]) {
+		memcpy(error_desc, i->error_desc, sizeof(error_desc));
+		out->error_desc = error_desc;
+	}
+	if (i->incoming) {
+		free(i);
+		return;
+	}
+	out->has_ram = out->has_times = true;
+	out->total_time_ms = i->total_time_ms;
+	out->setup_time_ms = i->setup_time_ms;
+	out->has_expected_downtime = st == MIG_STATUS_ACTIVE || st == MIG_STATUS_DEVICE;
+	out->expected_downtime_ms = i->expected_downtime_ms;
+	out->has_downtime = st == MIG_STATUS_COMPLETED;
+	out->downtime_ms = i->downtime_ms;
+	out->has_throttle = i->auto_converge;
+	out->cpu_throttle_percentage = i->throttle_pct;
+	out->has_dirty_limit = i->dirty_limit && !mig_status_final(st);
+	out->dl_throttle_time_per_round_us = i->dl_throttle_us_per_round;
+	out->dl_ring_full_time_us = i->dl_ring_full_us;
+	out->transferred = i->transferred;
+	out->remaining = i->remaining;
+	out->total = i->total;
+	out->duplicate = i->duplicate;
+	out->normal = i->normal;
+	out->normal_bytes = i->normal_bytes;
+	out->dirty_pages_rate = i->dirty_pages_rate;
+	out->mbps = i->mbps;
+	out->dirty_sync_count = i->dirty_sync_count;
+	out->pages_per_second = i->pages_per_second;
+	out->precopy_bytes = i->precopy_bytes;
+	out->downtime_bytes = i->downtime_bytes;
+	out->note = i->note != MIG_NOTE_NONE ? mig_note_text(i->note) : NULL;
+	free(i);
+}
+
+/* Our parameters in QMP's order and units. */
+static void params_to_qmp(const struct mig_params *p, struct qmp_migrate_params *out)
+{
+	for (int k = 0; k < QMP_MP_COUNT; k++)
+		out->has[k] = true;
+	out->v[QMP_MP_MAX_BANDWIDTH] = p->max_bandwidth;
+	out->v[QMP_MP_DOWNTIME_LIMIT] = p->downtime_limit_ms;
+	out->v[QMP_MP_THROTTLE_TRIGGER_THRESHOLD] = p->throttle_trigger_threshold;
+	out->v[QMP_MP_CPU_THROTTLE_INITIAL] = p->cpu_throttle_initial;
+	out->v[QMP_MP_CPU_THROTTLE_INCREMENT] = p->cpu_throttle_increment;
+	out->v[QMP_MP_CPU_THROTTLE_TAILSLOW] = p->cpu_throttle_tailslow;
+	out->v[QMP_MP_MAX_CPU_THROTTLE] = p->max_cpu_throttle;
+	out->v[QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD] = p->x_vcpu_dirty_limit_period_ms;
+	out->v[QMP_MP_VCPU_DIRTY_LIMIT] = p->vcpu_dirty_limit;
+}
+
+/* A percentage member must fit QEMU's uint8 before it is range-checked. */
+#define PCT_MAX 255u
+
+static int be_set_params(void *o, const struct qmp_migrate_params *in, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+	struct mig_src *s = vm_migrate_src(q->mig);
+	struct mig_params p;
+	const uint64_t *v = in->v;
+
+	mig_src_get_params(s, &p, NULL);
+	if (in->has[QMP_MP_MAX_BANDWIDTH])
+		p.max_bandwidth = v[QMP_MP_MAX_BANDWIDTH];
+	if (in->has[QMP_MP_DOWNTIME_LIMIT])
+		p.downtime_limit_ms = v[QMP_MP_DOWNTIME_LIMIT];
+	if (in->has[QMP_MP_THROTTLE_TRIGGER_THRESHOLD])
+		p.throttle_trigger_threshold =
+		    (unsigned)(v[QMP_MP_THROTTLE_TRIGGER_THRESHOLD] > PCT_MAX
+				   ? PCT_MAX
+				   : v[QMP_MP_THROTTLE_TRIGGER_THRESHOLD]);
+	if (in->has[QMP_MP_CPU_THROTTLE_INITIAL])
+		p.cpu_throttle_initial = (unsigned)(v[QMP_MP_CPU_THROTTLE_INITIAL] > PCT_MAX
+							? PCT_MAX
+							: v[QMP_MP_CPU_THROTTLE_INITIAL]);
+	if (in->has[QMP_MP_CPU_THROTTLE_INCREMENT])
+		p.cpu_throttle_increment = (unsigned)(v[QMP_MP_CPU_THROTTLE_INCREMENT] > PCT_MAX
+							  ? PCT_MAX
+							  : v[QMP_MP_CPU_THROTTLE_INCREMENT]);
+	if (in->has[QMP_MP_CPU_THROTTLE_TAILSLOW])
+		p.cpu_throttle_tailslow = v[QMP_MP_CPU_THROTTLE_TAILSLOW] != 0;
+	if (in->has[QMP_MP_MAX_CPU_THROTTLE])
+		p.max_cpu_throttle =
+		    (unsigned)(v[QMP_MP_MAX_CPU_THROTTLE] > PCT_MAX ? PCT_MAX
+								    : v[QMP_MP_MAX_CPU_THROTTLE]);
+	if (in->has[QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD])
+		p.x_vcpu_dirty_limit_period_ms = v[QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD];
+	if (in->has[QMP_MP_VCPU_DIRTY_LIMIT]) {
+		p.vcpu_dirty_limit = v[QMP_MP_VCPU_DIRTY_LIMIT];
+		p.vcpu_dirty_limit_set = true;
+	}
+	if (mig_params_check(&p, err, errlen) < 0)
+		return -EINVAL;
+	mig_src_set_params(s, &p);
+	return 0;
+}
+
+static void be_query_params(void *o, struct qmp_migrate_params *out)
+{
+	struct vm_qmp *q = o;
+	struct mig_params p;
+
+	mig_src_get_params(vm_migrate_src(q->mig), &p, NULL);
+	params_to_qmp(&p, out);
+}
+
+static int be_set_caps(void *o, const struct qmp_migrate_caps *in, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+	struct mig_src *s = vm_migrate_src(q->mig);
+	struct mig_caps c;
+
+	mig_src_get_params(s, NULL, &c);
+	if (in->has[QMP_MC_AUTO_CONVERGE])
+		c.auto_converge = in->on[QMP_MC_AUTO_CONVERGE];
+	if (in->has[QMP_MC_DIRTY_LIMIT])
+		c.dirty_limit = in->on[QMP_MC_DIRTY_LIMIT];
+	if (mig_caps_check(&c, err, errlen) < 0)
+		return -EINVAL;
+	if (mig_src_set_caps(s, &c) < 0) {
+		snprintf(err, errlen, "There's a migration process in progress");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void be_query_caps(void *o, struct qmp_migrate_caps *out)
+{
+	struct vm_qmp *q = o;
+	struct mig_caps c;
+
+	mig_src_get_params(vm_migrate_src(q->mig), NULL, &c);
+	out->on[QMP_MC_AUTO_CONVERGE] = c.auto_converge;
+	out->on[QMP_MC_DIRTY_LIMIT] = c.dirty_limit;
+	/* vmm always sends the MIGRATION events (docs/migration.md). */
+	out->on[QMP_MC_EVENTS] = true;
+}
+
+static void on_mig_event(void *ctx, const char *event, json_object *data)
+{
+	struct vm_qmp *q = ctx;
+
+	qmp_server_emit_event(q->srv, event, data);
+}
+
 static void on_vm_event(void *opaque, const char *event, enum vm_stop_reason reason)
 {
 	struct vm_qmp *q = opaque;
@@ -257,7 +463,7 @@ static void on_vm_event(void *opaque, const char *event, enum vm_stop_reason rea
 	qmp_server_emit_event(q->srv, event, NULL);
 }
 
-int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
+int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl, struct vm_migrate *mig,
 		const struct cli_qmp_addr *addr, const char *name, char *err, size_t errlen)
 {
 	struct qmp_backend be = {
@@ -273,6 +479,14 @@ int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
 	    .set_dirty_limit = be_set_limit,
 	    .cancel_dirty_limit = be_cancel_limit,
 	    .query_dirty_limit = be_query_limit,
+	    .migrate = mig ? be_migrate : NULL,
+	    .migrate_incoming = mig ? be_migrate_incoming : NULL,
+	    .migrate_cancel = mig ? be_migrate_cancel : NULL,
+	    .query_migrate = mig ? be_query_migrate : NULL,
+	    .migrate_set_parameters = mig ? be_set_params : NULL,
+	    .query_migrate_parameters = mig ? be_query_params : NULL,
+	    .migrate_set_capabilities = mig ? be_set_caps : NULL,
+	    .query_migrate_capabilities = mig ? be_query_caps : NULL,
 	};
 	struct vm_qmp *q = calloc(1, sizeof(*q));
 	char spec[CLI_QMP_PATH_MAX + CLI_QMP_HOST_MAX + 16];
@@ -284,6 +498,7 @@ int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
 	}
 	q->vm = vm;
 	q->ctl = ctl;
+	q->mig = mig;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
 	be.opaque = q;
@@ -315,6 +530,8 @@ int vm_qmp_run(struct vm_qmp *q, char *err, size_t errlen)
 	pthread_setname_np(q->worker, "qmp-worker");
 	q->worker_started = true;
 	vm_set_event_fn(q->vm, on_vm_event, q);
+	if (q->mig)
+		vm_migrate_set_emit(q->mig, on_mig_event, q);
 	r = qmp_server_run(q->srv, err, errlen);
 	if (r < 0)
 		return r;
@@ -331,6 +548,8 @@ void vm_qmp_stop(struct vm_qmp *q, struct vm *vm)
 		    q->srv, "SHUTDOWN",
 		    shutdown_data(r == VM_STOP_GUEST_POWEROFF || r == VM_STOP_GUEST_HALTED,
 				  vm_stop_reason_name(r)));
+	if (q->mig)
+		vm_migrate_set_emit(q->mig, NULL, NULL);
 	if (q->worker_started) {
 		vm_set_event_fn(vm, NULL, NULL);
 		/* Before the server goes: the worker may be about to complete a stop. */

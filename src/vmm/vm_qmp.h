@@ -14,13 +14,15 @@
 struct vm;
 struct dl_ctrl;
 struct vm_qmp;
+struct vm_migrate;
 
 /*
  * Open the control socket (bound and listening, clients wait) during
  * set-up, so that a bad address is found before any vCPU runs.  name is
- * what query-name reports (NULL: none).  ctl is used once running.
+ * what query-name reports (NULL: none).  ctl is used once running; mig
+ * (NULL: none) answers the migration commands.
  */
-int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl,
+int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl, struct vm_migrate *mig,
 		const struct cli_qmp_addr *addr, const char *name, char *err, size_t errlen);
 /* Serve it: once the vCPU threads run (query-cpus-fast reports their ids). */
 int vm_qmp_run(struct vm_qmp *q, char *err, size_t errlen);

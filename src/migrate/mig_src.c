@@ -1,0 +1,923 @@
+// SPDX-License-Identifier: MIT
+/* The source's migration thread: see mig_src.h and docs/migration.md. */
+#include "migrate/mig_src.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "migrate/mig_digest.h"
+
+/*
+ * The destination must accept within this.  It listens from its start but
+ * may populate guest RAM before it accepts (0.5 s per GiB here).
+ */
+#define MIG_SRC_CONNECT_MS 10000u
+/*
+ * No progress writing for this long (or no reply after the end record):
+ * the destination is stalled or gone.  A live link, however slow, frees
+ * socket space continuously; a destination populating 8 GiB before it
+ * accepts takes 4 s.
+ */
+#define MIG_SRC_IO_MS 10000u
+/* QEMU's rate limiter counts bytes per window of BUFFER_DELAY (100 ms). */
+#define MIG_SRC_RATE_WINDOW_NS 100000000ull
+/*
+ * A round is at least this long: a nearly idle guest dirties a few pages a
+ * round, and rounds of microseconds would spin syncs (each one takes the
+ * bitmap and kicks nothing, but burns a core) before the bandwidth window
+ * has seen 100 ms.  5 ms is far below any downtime target.
+ */
+#define MIG_SRC_ROUND_MIN_NS 5000000ull
+/* Pages per call to the encoder between two looks at cancel and the policy. */
+#define MIG_SRC_CHUNK_PAGES 1024u
+/* Pagemap entries read per call when the digest skips unpopulated memory. */
+#define MIG_SRC_PAGEMAP_BATCH 65536u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *mig_status_name(enum mig_status s)
+{
+	static const char *const n[] = {
+	    [MIG_STATUS_NONE] = "none",
+	    [MIG_STATUS_SETUP] = "setup",
+	    [MIG_STATUS_CANCELLING] = "cancelling",
+	    [MIG_STATUS_CANCELLED] = "cancelled",
+	    [MIG_STATUS_ACTIVE] = "active",
+	    [MIG_STATUS_DEVICE] = "device",
+	    [MIG_STATUS_COMPLETED] = "completed",
+	    [MIG_STATUS_FAILED] = "failed",
+	};
+
+	return (unsigned)s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
+}
+
+bool mig_status_final(enum mig_status s)
+{
+	return s == MIG_STATUS_NONE || s == MIG_STATUS_COMPLETED || s == MIG_STATUS_FAILED ||
+	       s == MIG_STATUS_CANCELLED;
+}
+
+/* ---- the thread's own state ---- */
+
+struct run {
+	struct mig_src *s;
+	const struct mig_src_ops *ops;
+	void *o;
+	struct mig_enc enc;
+	struct mig_policy pol;
+	uint64_t *bitmap;
+	size_t words;
+	uint64_t npages;
+	uint64_t t_start, t_active, t_stop;
+	/* The rate limiter's window. */
+	uint64_t win_start, win_bytes;
+	bool unlimited; /* the final copy: max-bandwidth lifted, as QEMU does */
+	uint64_t max_bw;
+	/* Since the previous policy call: bytes sent, time not spent in rate-limit sleeps. */
+	uint64_t obs_bytes, obs_t0, obs_sleep;
+	/* Progress of the round being sent. */
+	uint64_t round_left;	    /* pages still to send in this round */
+	uint64_t pps_t0, pps_pages; /* pages-per-second window */
+	unsigned throttle;
+	bool paused, end_sent, have_state;
+	uint64_t rates[MIG_MAX_VCPUS];
+	char err[512];
+};
+
+static void set_status_locked(struct mig_src *s, enum mig_status st)
+{
+	enum mig_status cur = s->info.status;
+
+	if (cur == st)
+		return;
+	/* A cancel in progress ends as cancelled (or failed, or completed), nothing else. */
+	if (cur == MIG_STATUS_CANCELLING && !mig_status_final(st))
+		return;
+	s->info.status = st;
+	if (s->vm.ops->status)
+		s->vm.ops->status(s->vm.opaque, st);
+}
+
+static void set_status(struct mig_src *s, enum mig_status st)
+{
+	pthread_mutex_lock(&s->lock);
+	set_status_locked(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool cancelled(struct run *r)
+{
+	return atomic_load(&r->s->cancel);
+}
+
+static void apply_limit(void *ctx, unsigned i, uint64_t pps)
+{
+	struct mig_src *s = ctx;
+
+	s->vm.ops->set_limit(s->vm.opaque, i, pps);
+}
+
+/* Fold the figures the info shows that change while sending. */
+static void update_info(struct run *r)
+{
+	struct mig_src *s = r->s;
+	const struct mig_enc_stats *st = &r->enc.st;
+	uint64_t t = now_ns();
+
+	pthread_mutex_lock(&s->lock);
+	s->info.transferred = s->conn.bytes_out;
+	s->info.duplicate = st->zero_pages;
+	s->info.normal = st->data_pages;
+	s->info.normal_bytes = st->data_pages * MIG_PAGE_SIZE;
+	s->info.remaining = r->round_left * MIG_PAGE_SIZE;
+	if (r->paused)
+		s->info.downtime_bytes = s->conn.bytes_out - s->info.precopy_bytes;
+	else
+		s->info.precopy_bytes = s->conn.bytes_out;
+	if (t - r->pps_t0 >= MIG_SRC_RATE_WINDOW_NS) {
+		uint64_t pages = st->data_pages + st->zero_pages;
+
+		s->info.pages_per_second = (pages - r->pps_pages) * 1000000000ull / (t - r->pps_t0);
+		r->pps_pages = pages;
+		r->pps_t0 = t;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Apply what the policy decided: figures, throttle, limits. */
+static void apply(struct run *r, const struct mig_decision *d)
+{
+	struct mig_src *s = r->s;
+
+	pthread_mutex_lock(&s->lock);
+	s->info.expected_downtime_ms = d->expected_downtime_ms;
+	s->info.throttle_pct = d->throttle_pct;
+	s->info.note = d->note;
+	if (d->bandwidth)
+		s->info.mbps = (double)d->bandwidth * 8.0 / 1e6;
+	if (d->limits_changed && s->lim_active)
+		mig_limits_set_mig(&s->lim, mig_policy_limits(&r->pol), apply_limit, s);
+	if (s->vm.ops->limit_sleep_us && s->info.dirty_limit)
+		s->info.dl_ring_full_us = s->vm.ops->limit_sleep_us(s->vm.opaque);
+	pthread_mutex_unlock(&s->lock);
+	if (d->throttle_pct != r->throttle && r->ops->set_throttle) {
+		r->throttle = d->throttle_pct;
+		r->ops->set_throttle(r->o, r->throttle);
+	}
+}
+
+/* Parameters set during the migration reach the policy and the limiter here. */
+static void take_params(struct run *r)
+{
+	struct mig_src *s = r->s;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->params_changed) {
+		s->params_changed = false;
+		mig_policy_set_params(&r->pol, &s->params);
+		r->max_bw = s->params.max_bandwidth;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void observe(struct run *r, struct mig_obs *o, uint64_t dirty_pages, uint64_t remaining)
+{
+	uint64_t t = now_ns(), period;
+
+	pthread_mutex_lock(&r->s->lock);
+	period = r->s->params.x_vcpu_dirty_limit_period_ms;
+	pthread_mutex_unlock(&r->s->lock);
+	if (r->ops->vcpu_rates)
+		r->ops->vcpu_rates(r->o, r->rates, r->s->vm.ncpus, period);
+	*o = (struct mig_obs){
+	    .now_ns = t,
+	    .sent_bytes = r->obs_bytes,
+	    .sent_ns = t - r->obs_t0 > r->obs_sleep ? t - r->obs_t0 - r->obs_sleep : 0,
+	    .dirty_bytes = dirty_pages * MIG_PAGE_SIZE,
+	    .remaining_bytes = remaining * MIG_PAGE_SIZE,
+	    .vcpu_pps = r->ops->vcpu_rates ? r->rates : NULL,
+	    .nvcpus = r->s->vm.ncpus,
+	};
+	r->obs_bytes = 0;
+	r->obs_t0 = t;
+	r->obs_sleep = 0;
+}
+
+static void sample(struct run *r)
+{
+	struct mig_decision d;
+	struct mig_obs o;
+
+	take_params(r);
+	observe(r, &o, r->ops->count_dirty ? r->ops->count_dirty(r->o) : 0, r->round_left);
+	mig_policy_sample(&r->pol, &o, &d);
+	apply(r, &d);
+	update_info(r);
+}
+
+static int fail(struct run *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct run *r, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!r->err[0]) {
+		va_start(ap, fmt);
+		vsnprintf(r->err, sizeof(r->err), fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static int io_error(struct run *r, long rc, const char *what)
+{
+	if (rc == -ECANCELED)
+		return fail(r, -ECANCELED, "cancelled");
+	if (rc == -ETIMEDOUT)
+		return fail(r, -ETIMEDOUT,
+			    "%s: the destination made no progress for %u ms (stalled)", what,
+			    r->s->to.io_ms);
+	return fail(r, (int)rc, "%s: %s", what, strerror((int)-rc));
+}
+
+/* Sleep until t (a rate-limit wait), looking at cancel. */
+static int rate_sleep(struct run *r, uint64_t until)
+{
+	uint64_t t0 = now_ns();
+
+	while (now_ns() < until) {
+		uint64_t left = until - now_ns();
+		struct timespec ts = {.tv_nsec = (long)(left < 10000000ull ? left : 10000000ull)};
+
+		if (cancelled(r))
+			return fail(r, -ECANCELED, "cancelled");
+		nanosleep(&ts, NULL);
+	}
+	r->obs_sleep += now_ns() - t0;
+	return 0;
+}
+
+static int read_reply(struct run *r, struct mig_reply *rep, unsigned timeout_ms);
+
+/*
+ * The destination ended the migration early (its ERROR reply is waiting,
+ * or came before it reset the connection): if so, fail with its words.
+ */
+static bool peer_error(struct run *r)
+{
+	struct mig_reply rep;
+	char keep[sizeof(r->err)];
+
+	memcpy(keep, r->err, sizeof(keep));
+	if (read_reply(r, &rep, 0) == 0 && rep.type == MIG_REPLY_ERROR) {
+		r->err[0] = '\0';
+		fail(r, -EPROTO,
+		     "the destination refused the migration: %s (%s at offset %" PRIu64 ")",
+		     rep.reason, mig_err_name(rep.code), rep.offset);
+		return true;
+	}
+	memcpy(r->err, keep, sizeof(keep));
+	return false;
+}
+
+/* Send what the encoder queued, within max-bandwidth unless lifted. */
+static int flush(struct run *r)
+{
+	while (mig_enc_queued(&r->enc)) {
+		struct iovec v[1024];
+		const struct iovec *iv;
+		uint64_t quota = UINT64_MAX, t = now_ns();
+		int n, k = 0;
+		size_t sum = 0;
+		ssize_t w;
+
+		if (!r->unlimited && r->max_bw) {
+			uint64_t per = r->max_bw / (1000000000ull / MIG_SRC_RATE_WINDOW_NS);
+
+			if (t - r->win_start >= MIG_SRC_RATE_WINDOW_NS) {
+				r->win_start = t;
+				r->win_bytes = 0;
+			}
+			if (r->win_bytes >= per) {
+				int rc = rate_sleep(r, r->win_start + MIG_SRC_RATE_WINDOW_NS);
+
+				if (rc)
+					return rc;
+				continue;
+			}
+			quota = per - r->win_bytes;
+		}
+		iv = mig_enc_iov(&r->enc, &n);
+		/* At most the window's quota in one write. */
+		for (; k < n && k < (int)(sizeof(v) / sizeof(v[0])) && sum < quota; k++) {
+			v[k] = iv[k];
+			if (v[k].iov_len > quota - sum)
+				v[k].iov_len = (size_t)(quota - sum);
+			sum += v[k].iov_len;
+		}
+		w = mig_conn_writev(&r->s->conn, v, k, r->s->to.io_ms);
+		if (w < 0)
+			return peer_error(r) ? -EPROTO
+					     : io_error(r, w, "Unable to write to socket");
+		/* The destination speaks only to end the migration: an error, early. */
+		if (mig_conn_wait_readable(&r->s->conn, 0) > 0 && !r->end_sent)
+			return peer_error(r)
+				   ? -EPROTO
+				   : fail(r, -EPROTO, "the destination spoke out of turn");
+		mig_enc_advance(&r->enc, (size_t)w);
+		r->win_bytes += (uint64_t)w;
+		r->obs_bytes += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Queue one record, flushing when the batch is full. */
+#define ENC(r, call)                                                                               \
+	({                                                                                         \
+		int rc_ = (call);                                                                  \
+		if (rc_ == -ENOBUFS) {                                                             \
+			rc_ = flush(r);                                                            \
+			if (!rc_)                                                                  \
+				rc_ = (call);                                                      \
+		}                                                                                  \
+		rc_ < 0 ? fail(r, rc_, "the stream encoder refused a record (%s)", strerror(-rc_)) \
+			: 0;                                                                       \
+	})
+
+/* Pages [first, first + n): queued and sent as the batch fills. */
+static int send_pages(struct run *r, uint64_t first, uint64_t n)
+{
+	while (n) {
+		long k = mig_enc_pages(&r->enc, first, n);
+
+		if (k < 0)
+			return fail(r, (int)k, "the stream encoder refused pages");
+		first += (uint64_t)k;
+		n -= (uint64_t)k;
+		r->round_left -= (uint64_t)k;
+		if (n) {
+			int rc = flush(r);
+
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * One round: every page (bitmap NULL) or the pages set in bitmap.  Between
+ * chunks: cancel, the policy's sample, progress.
+ */
+static int send_round(struct run *r, const uint64_t *bitmap, uint64_t count, bool final)
+{
+	uint64_t p = 0, since = 0;
+	int rc = ENC(r, mig_enc_round_begin(&r->enc, final));
+
+	if (rc)
+		return rc;
+	r->round_left = count;
+	while (p < r->npages) {
+		uint64_t first = p, n;
+
+		if (bitmap) {
+			/* Next run of set bits. */
+			while (p < r->npages && !(bitmap[p / 64] >> (p % 64) & 1)) {
+				if (!(p % 64) && !bitmap[p / 64]) {
+					p += 64;
+					continue;
+				}
+				p++;
+			}
+			if (p >= r->npages)
+				break;
+			first = p;
+			while (p < r->npages && (bitmap[p / 64] >> (p % 64) & 1) &&
+			       p - first < MIG_SRC_CHUNK_PAGES)
+				p++;
+			n = p - first;
+		} else {
+			n = r->npages - p < MIG_SRC_CHUNK_PAGES ? r->npages - p
+								: MIG_SRC_CHUNK_PAGES;
+			p += n;
+		}
+		rc = send_pages(r, first, n);
+		if (rc)
+			return rc;
+		since += n;
+		if (since >= MIG_SRC_CHUNK_PAGES) {
+			since = 0;
+			if (!final && cancelled(r))
+				return fail(r, -ECANCELED, "cancelled");
+			if (!final)
+				sample(r);
+			else
+				update_info(r);
+		}
+	}
+	rc = ENC(r, mig_enc_round_end(&r->enc));
+	if (!rc)
+		rc = flush(r);
+	r->round_left = 0;
+	update_info(r);
+	return rc;
+}
+
+/* ---- the digest of guest RAM at switchover (docs/migration.md, "The digest") ---- */
+
+struct refresh_job {
+	struct mig_digest *dg;
+	const uint8_t *ram;
+	uint64_t first, end;
+};
+
+static void *refresh_thread(void *arg)
+{
+	struct refresh_job *j = arg;
+
+	mig_digest_refresh(j->dg, j->ram, j->first, j->end);
+	return NULL;
+}
+
+static int ram_digest(struct run *r, uint8_t out[MIG_DIGEST_LEN])
+{
+	const struct mig_src_vm *vm = &r->s->vm;
+	struct mig_digest dg;
+	struct refresh_job half;
+	pthread_t t;
+	bool helper;
+	uint64_t *e;
+	int fd, rc;
+
+	rc = mig_digest_init(&dg, vm->ram_size, vm->cfg.digest_chunk);
+	if (rc)
+		return fail(r, rc, "cannot make the memory digest table: %s", strerror(-rc));
+	/* Never-populated memory reads as zeros: the kernel's word, not the tracker's. */
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	e = malloc(MIG_SRC_PAGEMAP_BATCH * sizeof(*e));
+	if (fd >= 0 && e) {
+		uint64_t base = (uint64_t)(uintptr_t)vm->ram / MIG_PAGE_SIZE;
+
+		for (uint64_t p = 0; p < r->npages;) {
+			uint64_t n = r->npages - p < MIG_SRC_PAGEMAP_BATCH ? r->npages - p
+									   : MIG_SRC_PAGEMAP_BATCH;
+			ssize_t got = pread(fd, e, n * 8, (off_t)((base + p) * 8));
+
+			if (got != (ssize_t)(n * 8))
+				break;
+			mig_digest_skip_unpopulated(&dg, p, MIG_PAGE_SIZE, e, n);
+			p += n;
+		}
+	}
+	free(e);
+	if (fd >= 0)
+		close(fd);
+	/* The vCPUs are stopped: hash the rest on two threads. */
+	half.dg = &dg;
+	half.ram = vm->ram;
+	half.first = dg.nchunks / 2;
+	half.end = dg.nchunks;
+	helper = pthread_create(&t, NULL, refresh_thread, &half) == 0;
+	mig_digest_refresh(&dg, vm->ram, 0, helper ? dg.nchunks / 2 : dg.nchunks);
+	if (helper)
+		pthread_join(t, NULL);
+	rc = mig_digest_final(&dg, out);
+	mig_digest_free(&dg);
+	if (rc)
+		return fail(r, rc, "the memory digest is incomplete");
+	return 0;
+}
+
+/* ---- phases ---- */
+
+static int setup(struct run *r)
+{
+	struct mig_src *s = r->s;
+	struct mig_enc_params ep = {.ram = s->vm.ram, .ram_size = s->vm.ram_size};
+	uint64_t user[MIG_MAX_VCPUS] = {0};
+	char err[256];
+	int rc;
+
+	r->npages = s->vm.ram_size / MIG_PAGE_SIZE;
+	r->words = (size_t)((r->npages + 63) / 64);
+	r->bitmap = calloc(r->words ? r->words : 1, sizeof(uint64_t));
+	if (!r->bitmap || mig_enc_init(&r->enc, &ep))
+		return fail(r, -ENOMEM, "out of memory");
+	pthread_mutex_lock(&s->lock);
+	mig_policy_init(&r->pol, &s->caps, &s->params, NULL, s->vm.ncpus, s->vm.ram_size);
+	r->max_bw = s->params.max_bandwidth;
+	s->params_changed = false;
+	if (s->vm.ops->user_limits)
+		s->vm.ops->user_limits(s->vm.opaque, user, s->vm.ncpus);
+	mig_limits_init(&s->lim, s->vm.ncpus, user);
+	s->lim_active = true;
+	pthread_mutex_unlock(&s->lock);
+
+	rc = mig_conn_connect(&s->conn, &s->uri, s->to.connect_ms, err, sizeof(err));
+	if (rc)
+		return rc == -ECANCELED ? fail(r, rc, "cancelled") : fail(r, rc, "%s", err);
+	if (r->ops->prepare_state && r->ops->prepare_state(r->o, err, sizeof(err)))
+		return fail(r, -EIO, "cannot prepare the vCPU state: %s", err);
+	rc = ENC(r, mig_enc_header(&r->enc));
+	if (!rc)
+		rc = ENC(r, mig_enc_config(&r->enc, &s->vm.cfg));
+	if (rc)
+		return rc;
+	/* QEMU's first bitmap sync: from here on, every write is reported. */
+	r->ops->take_dirty(r->o, r->bitmap, r->words);
+	pthread_mutex_lock(&s->lock);
+	s->info.dirty_sync_count = 1;
+	pthread_mutex_unlock(&s->lock);
+	if (r->ops->pass)
+		r->ops->pass(r->o, 1);
+	return 0;
+}
+
+/* Rounds until the policy says switch over.  Returns 0 then. */
+static int precopy(struct run *r)
+{
+	struct mig_src *s = r->s;
+	int rc;
+
+	r->t_active = now_ns();
+	pthread_mutex_lock(&s->lock);
+	s->info.setup_time_ms = (r->t_active - r->t_start) / 1000000u;
+	pthread_mutex_unlock(&s->lock);
+	set_status(s, MIG_STATUS_ACTIVE);
+	mig_policy_start(&r->pol, r->t_active);
+	r->obs_t0 = r->win_start = r->pps_t0 = r->t_active;
+	/* The first pass: every page. */
+	rc = send_round(r, NULL, r->npages, false);
+	for (uint64_t t_round = r->t_active; !rc;) {
+		struct mig_decision d;
+		struct mig_obs o;
+		uint64_t n, t = now_ns(), sync;
+
+		if (t - t_round < MIG_SRC_ROUND_MIN_NS) {
+			rc = rate_sleep(r, t_round + MIG_SRC_ROUND_MIN_NS);
+			if (rc)
+				return rc;
+			/* Not a rate limit: the round's own time. */
+			r->obs_sleep = 0;
+			t = now_ns();
+		}
+		take_params(r);
+		n = r->ops->take_dirty(r->o, r->bitmap, r->words);
+		pthread_mutex_lock(&s->lock);
+		sync = ++s->info.dirty_sync_count;
+		s->info.dirty_pages_rate = t > t_round ? n * 1000000000ull / (t - t_round) : 0;
+		pthread_mutex_unlock(&s->lock);
+		if (r->ops->pass)
+			r->ops->pass(r->o, sync);
+		observe(r, &o, n, n);
+		mig_policy_sync(&r->pol, &o, &d);
+		apply(r, &d);
+		r->round_left = n;
+		update_info(r);
+		if (d.switchover)
+			return 0;
+		if (cancelled(r))
+			return fail(r, -ECANCELED, "cancelled");
+		t_round = now_ns();
+		rc = send_round(r, r->bitmap, n, false);
+	}
+	return rc;
+}
+
+static int read_reply(struct run *r, struct mig_reply *rep, unsigned timeout_ms)
+{
+	uint8_t buf[MIG_REPLY_MAX];
+	size_t have = 0;
+	struct mig_error e;
+
+	for (;;) {
+		long k = have ? mig_reply_parse(buf, have, rep, &e) : 0;
+		ssize_t n;
+
+		if (k > 0)
+			return 0;
+		if (k < 0)
+			return fail(r, -EPROTO, "the destination's reply is not valid: %s", e.msg);
+		if (have == sizeof(buf))
+			return fail(r, -EPROTO, "the destination's reply is too long");
+		n = mig_conn_read(&r->s->conn, buf + have, sizeof(buf) - have, timeout_ms);
+		if (n == 0)
+			return fail(r, -ECONNRESET,
+				    "the destination closed the connection without an answer");
+		if (n < 0)
+			return io_error(r, n, "no answer from the destination");
+		have += (size_t)n;
+	}
+}
+
+/* r->bitmap |= the pages dirtied since the last sync; returns how many are set. */
+static uint64_t final_bitmap(struct run *r)
+{
+	uint64_t *more = calloc(r->words ? r->words : 1, sizeof(uint64_t)), n = 0;
+
+	if (!more) {
+		/* No room for a second map: send every page, which is never wrong. */
+		memset(r->bitmap, 0xff, r->words * sizeof(uint64_t));
+		if (r->npages % 64)
+			r->bitmap[r->words - 1] = (1ull << (r->npages % 64)) - 1;
+		r->ops->take_dirty(r->o, r->bitmap, 0);
+		return r->npages;
+	}
+	r->ops->take_dirty(r->o, more, r->words);
+	for (size_t i = 0; i < r->words; i++) {
+		r->bitmap[i] |= more[i];
+		n += (uint64_t)__builtin_popcountll(r->bitmap[i]);
+	}
+	free(more);
+	return n;
+}
+
+/* Stop the guest, send the rest, the state and the digest, wait for the verdict. */
+static int complete(struct run *r)
+{
+	struct mig_src *s = r->s;
+	const struct mig_sec *secs = NULL;
+	uint8_t digest[MIG_DIGEST_LEN];
+	struct mig_reply rep;
+	char err[256];
+	unsigned nsec = 0;
+	uint64_t n, sync;
+	int rc;
+
+	set_status(s, MIG_STATUS_DEVICE);
+	r->t_stop = now_ns();
+	rc = r->ops->pause(r->o, err, sizeof(err));
+	if (rc)
+		return fail(r, rc, "cannot stop the guest: %s", err);
+	r->paused = true;
+	r->unlimited = true;
+	/*
+	 * The final round: what the last sync found (r->bitmap, not sent:
+	 * the policy switched over instead) and what was dirtied since.
+	 */
+	n = final_bitmap(r);
+	pthread_mutex_lock(&s->lock);
+	sync = ++s->info.dirty_sync_count;
+	pthread_mutex_unlock(&s->lock);
+	if (r->ops->pass)
+		r->ops->pass(r->o, sync);
+	rc = send_round(r, r->bitmap, n, true);
+	if (rc)
+		return rc;
+	rc = r->ops->save_state(r->o, &secs, &nsec, err, sizeof(err));
+	if (rc)
+		return fail(r, rc, "cannot save the vCPU and device state: %s", err);
+	r->have_state = true;
+	for (unsigned i = 0; i < nsec && !rc; i++)
+		rc = ENC(r, mig_enc_section(&r->enc, secs[i].id, secs[i].instance, secs[i].version,
+					    secs[i].data, secs[i].len));
+	if (!rc)
+		rc = flush(r);
+	if (!rc)
+		rc = ram_digest(r, digest);
+	if (!rc)
+		rc = ENC(r, mig_enc_end(&r->enc, digest));
+	if (rc)
+		return rc;
+	/* From here the destination decides: a cancel no longer changes the outcome. */
+	r->end_sent = true;
+	rc = flush(r);
+	update_info(r);
+	if (rc)
+		return rc;
+	rc = read_reply(r, &rep, s->to.io_ms);
+	if (rc)
+		return rc;
+	if (rep.type == MIG_REPLY_ERROR)
+		return fail(r, -EPROTO,
+			    "the destination refused the migration: %s (%s at offset %" PRIu64 ")",
+			    rep.reason, mig_err_name(rep.code), rep.offset);
+	if (memcmp(rep.digest, digest, MIG_DIGEST_LEN))
+		return fail(r, -EPROTO, "the destination acknowledged another digest");
+	return 0;
+}
+
+static void *src_thread(void *arg)
+{
+	struct run *r = arg;
+	struct mig_src *s = r->s;
+	enum mig_status end;
+	uint64_t t_end;
+	int rc;
+
+	rc = setup(r);
+	if (!rc)
+		rc = precopy(r);
+	if (!rc)
+		rc = complete(r);
+	t_end = now_ns();
+	if (r->have_state && r->ops->release_state)
+		r->ops->release_state(r->o);
+	mig_conn_close(&s->conn);
+	/* Every limit and throttle the migration set goes; the user's limits come back. */
+	if (r->throttle && r->ops->set_throttle)
+		r->ops->set_throttle(r->o, 0);
+	pthread_mutex_lock(&s->lock);
+	if (s->lim_active)
+		mig_limits_end(&s->lim, apply_limit, s);
+	s->lim_active = false;
+	s->info.throttle_pct = 0;
+	s->info.total_time_ms = (t_end - r->t_start) / 1000000u;
+	if (rc == 0) {
+		s->info.downtime_ms = (t_end - r->t_stop) / 1000000u;
+		s->info.remaining = 0;
+		end = MIG_STATUS_COMPLETED;
+	} else if (rc == -ECANCELED || (atomic_load(&s->cancel) && !r->end_sent)) {
+		end = MIG_STATUS_CANCELLED;
+	} else {
+		snprintf(s->info.error_desc, sizeof(s->info.error_desc), "%s", r->err);
+		end = MIG_STATUS_FAILED;
+	}
+	pthread_mutex_unlock(&s->lock);
+	/* Failed or cancelled: the guest runs on here. */
+	if (rc && r->paused)
+		r->ops->resume(r->o);
+	pthread_mutex_lock(&s->lock);
+	set_status_locked(s, end);
+	pthread_mutex_unlock(&s->lock);
+	mig_enc_free(&r->enc);
+	free(r->bitmap);
+	free(r);
+	return NULL;
+}
+
+/* ---- the object ---- */
+
+void mig_src_init(struct mig_src *s, const struct mig_src_vm *vm)
+{
+	memset(s, 0, sizeof(*s));
+	s->vm = *vm;
+	s->to.connect_ms = MIG_SRC_CONNECT_MS;
+	s->to.io_ms = MIG_SRC_IO_MS;
+	pthread_mutex_init(&s->lock, NULL);
+	mig_params_default(&s->params);
+	mig_conn_init(&s->conn);
+	atomic_init(&s->cancel, false);
+}
+
+static void join_finished(struct mig_src *s)
+{
+	bool join;
+
+	pthread_mutex_lock(&s->lock);
+	join = s->thread_running && mig_status_final(s->info.status);
+	if (join)
+		s->thread_running = false;
+	pthread_mutex_unlock(&s->lock);
+	if (join)
+		pthread_join(s->thread, NULL);
+}
+
+void mig_src_destroy(struct mig_src *s)
+{
+	bool join;
+
+	mig_src_cancel(s);
+	pthread_mutex_lock(&s->lock);
+	join = s->thread_running;
+	s->thread_running = false;
+	pthread_mutex_unlock(&s->lock);
+	if (join)
+		pthread_join(s->thread, NULL);
+	pthread_mutex_destroy(&s->lock);
+}
+
+int mig_src_start(struct mig_src *s, const char *uri, char *err, size_t errlen)
+{
+	struct mig_uri u;
+	struct run *r;
+	int rc;
+
+	rc = mig_uri_parse(uri, false, &u, err, errlen);
+	if (rc)
+		return rc;
+	join_finished(s);
+	pthread_mutex_lock(&s->lock);
+	if (s->thread_running) {
+		pthread_mutex_unlock(&s->lock);
+		snprintf(err, errlen, "There's a migration process in progress");
+		return -EBUSY;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		pthread_mutex_unlock(&s->lock);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r->s = s;
+	r->ops = s->vm.ops;
+	r->o = s->vm.opaque;
+	r->t_start = s->t_start_ns = now_ns();
+	s->uri = u;
+	mig_conn_init(&s->conn);
+	atomic_store(&s->cancel, false);
+	memset(&s->info, 0, sizeof(s->info));
+	s->info.total = s->vm.ram_size;
+	s->info.dirty_limit = s->caps.dirty_limit;
+	s->info.auto_converge = s->caps.auto_converge;
+	set_status_locked(s, MIG_STATUS_SETUP);
+	rc = -pthread_create(&s->thread, NULL, src_thread, r);
+	if (rc) {
+		s->info.status = MIG_STATUS_NONE;
+		pthread_mutex_unlock(&s->lock);
+		free(r);
+		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(-rc));
+		return rc;
+	}
+	pthread_setname_np(s->thread, "migration");
+	s->thread_running = true;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void mig_src_cancel(struct mig_src *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->thread_running && !mig_status_final(s->info.status)) {
+		atomic_store(&s->cancel, true);
+		mig_conn_cancel(&s->conn);
+		set_status_locked(s, MIG_STATUS_CANCELLING);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void mig_src_info(struct mig_src *s, struct mig_info *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->info;
+	if (!mig_status_final(out->status))
+		out->total_time_ms = (now_ns() - s->t_start_ns) / 1000000u;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool mig_src_active(struct mig_src *s)
+{
+	bool a;
+
+	pthread_mutex_lock(&s->lock);
+	a = !mig_status_final(s->info.status);
+	pthread_mutex_unlock(&s->lock);
+	return a;
+}
+
+void mig_src_get_params(struct mig_src *s, struct mig_params *p, struct mig_caps *c)
+{
+	pthread_mutex_lock(&s->lock);
+	if (p)
+		*p = s->params;
+	if (c)
+		*c = s->caps;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int mig_src_set_caps(struct mig_src *s, const struct mig_caps *c)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!mig_status_final(s->info.status))
+		rc = -EBUSY;
+	else
+		s->caps = *c;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void mig_src_set_params(struct mig_src *s, const struct mig_params *p)
+{
+	pthread_mutex_lock(&s->lock);
+	s->params = *p;
+	s->params_changed = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool mig_src_user_limit(struct mig_src *s, int vcpu, uint64_t pps)
+{
+	bool taken;
+
+	pthread_mutex_lock(&s->lock);
+	taken = s->lim_active;
+	if (taken)
+		for (unsigned i = 0; i < s->vm.ncpus; i++)
+			if (vcpu < 0 || (unsigned)vcpu == i)
+				mig_limits_set_user(&s->lim, i, pps, apply_limit, s);
+	pthread_mutex_unlock(&s->lock);
+	return taken;
+}
