@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mig_conn (the migration drivers' sockets) on real loopback sockets, and
+ * the parsers of the drivers' addresses and test knob: URIs, deadlines,
+ * end of stream, cancel from another thread, --x-incoming-fault.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "migrate/mig_conn.h"
+#include "migrate/mig_dst.h"
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_uri(void **state)
+{
+	struct mig_uri u;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(mig_uri_parse("tcp:127.0.0.1:4444", false, &u, err, sizeof(err)), 0);
+	assert_string_equal(u.host, "127.0.0.1");
+	assert_int_equal(u.port, 4444);
+	assert_int_equal(mig_uri_parse("tcp:[::1]:1", false, &u, err, sizeof(err)), 0);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(mig_uri_parse("tcp:host:0", true, &u, err, sizeof(err)), 0);
+	assert_int_equal(mig_uri_parse("tcp:host:0", false, &u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the port must be a number from 1 to 65535"));
+	assert_int_equal(mig_uri_parse("unix:/tmp/x", false, &u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown migration protocol"));
+	assert_int_equal(mig_uri_parse("tcp:host", false, &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(mig_uri_parse("tcp::5", false, &u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the host is missing"));
+	assert_int_equal(mig_uri_parse("tcp:h:65536", false, &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(mig_uri_parse("tcp:h:12x", false, &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(mig_uri_parse("tcp:[::1:5", false, &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(mig_uri_parse(NULL, false, &u, err, sizeof(err)), -EINVAL);
+}
+
+static void test_fault(void **state)
+{
+	struct mig_fault f;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(mig_fault_parse("ram2:stall", &f, err, sizeof(err)), 0);
+	assert_int_equal(f.stage, MIG_FAULT_RAM2);
+	assert_int_equal(f.action, MIG_FAULT_STALL);
+	assert_int_equal(mig_fault_parse("end:exit", &f, err, sizeof(err)), 0);
+	assert_int_equal(f.stage, MIG_FAULT_END);
+	assert_int_equal(f.action, MIG_FAULT_EXIT);
+	assert_int_equal(mig_fault_parse("header:exit", &f, err, sizeof(err)), 0);
+	assert_int_equal(f.stage, MIG_FAULT_HEADER);
+	assert_int_equal(mig_fault_parse("ram3:exit", &f, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "is not STAGE:ACTION"));
+	assert_int_equal(mig_fault_parse("ram1:die", &f, err, sizeof(err)), -EINVAL);
+	assert_int_equal(mig_fault_parse("ram1", &f, err, sizeof(err)), -EINVAL);
+	assert_int_equal(mig_fault_parse(":exit", &f, err, sizeof(err)), -EINVAL);
+	assert_int_equal(mig_fault_parse("ram:exit", &f, err, sizeof(err)), -EINVAL);
+	assert_int_equal(f.stage, MIG_FAULT_NONE);
+}
+
+/* A connected pair over loopback: a (connecting side), b (accepted). */
+static void pair(struct mig_conn *a, struct mig_conn *b)
+{
+	struct mig_uri u = {.host = "127.0.0.1", .port = 0};
+	char err[256];
+	uint16_t port;
+	int lfd;
+
+	mig_conn_init(a);
+	mig_conn_init(b);
+	assert_int_equal(mig_conn_listen(&u, &lfd, &port, err, sizeof(err)), 0);
+	assert_true(port > 0);
+	u.port = port;
+	assert_int_equal(mig_conn_connect(a, &u, 2000, err, sizeof(err)), 0);
+	assert_int_equal(mig_conn_accept(b, lfd, 0, err, sizeof(err)), 0);
+	close(lfd);
+}
+
+static void test_transfer_and_timeouts(void **state)
+{
+	struct mig_conn a, b;
+	char buf[16];
+	uint64_t t;
+
+	(void)state;
+	pair(&a, &b);
+	assert_int_equal(mig_conn_write_all(&a, "hello", 5, 1000), 0);
+	assert_int_equal(mig_conn_read(&b, buf, sizeof(buf), 1000), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(a.bytes_out, 5);
+	assert_int_equal(b.bytes_in, 5);
+	/* Nothing to read: the deadline, not for ever. */
+	t = ms_now();
+	assert_int_equal(mig_conn_read(&b, buf, sizeof(buf), 120), -ETIMEDOUT);
+	assert_true(ms_now() - t >= 110 && ms_now() - t < 2000);
+	assert_int_equal(mig_conn_wait_readable(&b, 0), 0);
+	/* The end of the stream reads as 0. */
+	mig_conn_close(&a);
+	assert_int_equal(mig_conn_read(&b, buf, sizeof(buf), 1000), 0);
+	mig_conn_close(&b);
+}
+
+/* A peer that does not read: the writer's deadline, with the bytes it wrote. */
+static void test_stalled_reader(void **state)
+{
+	static uint8_t big[1 << 20];
+	struct mig_conn a, b;
+	uint64_t sent = 0;
+	ssize_t w;
+
+	(void)state;
+	pair(&a, &b);
+	while ((w = mig_conn_writev(&a, &(struct iovec){big, sizeof(big)}, 1, 150)) > 0)
+		sent += (uint64_t)w;
+	assert_int_equal(w, -ETIMEDOUT);
+	assert_true(sent > 0 && sent == a.bytes_out);
+	mig_conn_close(&b);
+	/* The peer gone: an error, not a signal (SIGPIPE). */
+	for (int i = 0; i < 100 && w == -ETIMEDOUT; i++)
+		w = mig_conn_writev(&a, &(struct iovec){big, sizeof(big)}, 1, 50);
+	assert_true(w == -EPIPE || w == -ECONNRESET);
+	mig_conn_close(&a);
+}
+
+static void *cancel_later(void *arg)
+{
+	usleep(100000);
+	mig_conn_cancel(arg);
+	return NULL;
+}
+
+static void test_cancel(void **state)
+{
+	struct mig_uri u = {.host = "127.0.0.1", .port = 0};
+	struct mig_conn a, b, l;
+	pthread_t t;
+	char buf[8], err[256];
+	uint64_t t0;
+	uint16_t port;
+	int lfd;
+
+	(void)state;
+	pair(&a, &b);
+	pthread_create(&t, NULL, cancel_later, &b);
+	t0 = ms_now();
+	assert_int_equal(mig_conn_read(&b, buf, sizeof(buf), 10000), -ECANCELED);
+	assert_true(ms_now() - t0 < 2000);
+	pthread_join(t, NULL);
+	/* And every later wait. */
+	assert_int_equal(mig_conn_write_all(&b, "x", 1, 1000), -ECANCELED);
+	mig_conn_close(&a);
+	mig_conn_close(&b);
+	/* A wait for a source that never comes. */
+	mig_conn_init(&l);
+	assert_int_equal(mig_conn_listen(&u, &lfd, &port, err, sizeof(err)), 0);
+	pthread_create(&t, NULL, cancel_later, &l);
+	assert_int_equal(mig_conn_accept(&l, lfd, 0, err, sizeof(err)), -ECANCELED);
+	pthread_join(t, NULL);
+	mig_conn_init(&l);
+	assert_int_equal(
+	    mig_conn_accept(&l, lfd, ms_now() * 1000000ull + 100000000ull, err, sizeof(err)),
+	    -ETIMEDOUT);
+	close(lfd);
+	/* Nobody listening there now. */
+	u.port = port;
+	mig_conn_init(&a);
+	assert_true(mig_conn_connect(&a, &u, 1000, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "cannot connect to 127.0.0.1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_uri),
+	    cmocka_unit_test(test_fault),
+	    cmocka_unit_test(test_transfer_and_timeouts),
+	    cmocka_unit_test(test_stalled_reader),
+	    cmocka_unit_test(test_cancel),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
