@@ -153,15 +153,18 @@ static int wait_fd(struct mig_conn *c, int fd, short ev, uint64_t deadline_ms)
 
 		if (atomic_load(&c->cancelled))
 			return -ECANCELED;
+		/* Past the deadline: one look without waiting. */
 		if (deadline_ms && now >= deadline_ms)
-			return 0;
-		if (deadline_ms && deadline_ms - now < (uint64_t)slice)
+			slice = 0;
+		else if (deadline_ms && deadline_ms - now < (uint64_t)slice)
 			slice = (int)(deadline_ms - now);
 		r = poll(&p, 1, slice);
 		if (r > 0)
 			return 1;
 		if (r < 0 && errno != EINTR)
 			return -errno;
+		if (slice == 0)
+			return 0;
 	}
 }
 

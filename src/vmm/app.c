@@ -261,10 +261,14 @@ fail:
 	vm_request_stop(&vm, 1, VM_STOP_ERROR, err);
 	vm_join(&vm);
 out:
-	/* The migration threads end first: they use the VM, QMP and the controller. */
-	vm_migrate_free(mig);
+	/*
+	 * QMP first (no command reaches the migration any more, and the
+	 * migration's events stop there), then the migration threads (they
+	 * use the VM and the controller).
+	 */
 	if (qmp)
 		vm_qmp_stop(qmp, &vm);
+	vm_migrate_free(mig);
 	if (ctl_started)
 		dl_ctrl_stop(&ctl);
 	status = vm.exit_status;

@@ -145,6 +145,18 @@ def continues(b, last, name):
           (name, max(c["max-stall-us"] for c in s1)))
 
 
+def still_runs(q, name):
+    """After a failed or cancelled migration the source's guest runs on, errors 0."""
+    s1 = q.stats()
+    time.sleep(0.3)
+    s2 = q.stats()
+    check(q.cmd("query-status")["status"] == "running" and s2[0]["pages-written"] > s1[0]["pages-written"]
+          and s2[1]["bytes-read"] > s1[1]["bytes-read"] and all(c["errors"] == 0 for c in s2),
+          name + ": the source's guest runs on, errors 0")
+    lim = q.cmd("query-vcpu-dirty-limit")
+    check(lim == [], name + ": no dirty limit left behind: %s" % lim)
+
+
 what = sys.argv[1]
 d = sys.argv[2]
 if what == "main":
@@ -185,12 +197,43 @@ if what == "main":
     last = migrate(b, c, port3, "B to C")
     continues(c, last, "B to C")
     b.cmd("quit")
+    port_e, port_f, port_d = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+
+    # Cancel while the rounds go (10 MB/s: the first pass alone takes 3 s).
+    c.events = []
+    c.cmd("migrate-set-parameters", {"max-bandwidth": 10 * 1000 * 1000})
+    c.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port_e})
+    c.wait_status(("active",), 10)
+    time.sleep(0.3)
+    check(c.cmd("migrate_cancel") == {}, "cancel: migrate_cancel")
+    info = c.wait_status(("cancelled", "failed", "completed"), 10)
+    st = [e["data"]["status"] for e in c.events if e["event"] == "MIGRATION"]
+    check(info["status"] == "cancelled" and st[-2:] == ["cancelling", "cancelled"],
+          "cancel: cancelled, events %s" % st)
+    still_runs(c, "cancel")
+
+    # A destination killed while the source's guest is stopped for the final copy.
+    c.cmd("migrate-set-parameters", {"max-bandwidth": 0})
+    c.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port_f})
+    info = c.wait_status(("cancelled", "failed", "completed"), 30)
+    check(info["status"] == "failed", "killed destination: failed: %s" % info.get("error-desc"))
+    still_runs(c, "killed destination")
+
+    # --incoming defer, then migrate-incoming.
+    dd = Qmp(d + "/d.sock")
+    check(dd.cmd("query-status")["status"] == "inmigrate", "defer: the destination waits in inmigrate")
+    check(dd.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:%d" % port_d}) == {}, "defer: migrate-incoming")
+    r = dd.raw("migrate-incoming", {"uri": "tcp:127.0.0.1:%d" % port_d})
+    check("already been started" in r.get("error", {}).get("desc", ""), "defer: a second migrate-incoming refused")
+    last = migrate(c, dd, port_d, "C to D")
+    continues(dd, last, "C to D")
     c.cmd("quit")
+    dd.cmd("quit")
     sys.exit(1 if check.fails else 0)
 PYEOF
 
 freeport() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P1=$(freeport) P2=$(freeport) P3=$(freeport)
+P1=$(freeport) P2=$(freeport) P3=$(freeport) P4=$(freeport) P5=$(freeport) P6=$(freeport)
 "$VMM" --cpus 2 --mem 256M --append "$APPEND" --qmp "unix:$TMP/a.sock" >"$TMP/a.out" 2>"$TMP/a.err" &
 A=$!
 "$VMM" --cpus 2 --mem 256M --incoming "tcp:127.0.0.1:$P1" --qmp "unix:$TMP/b.sock" >"$TMP/b.out" 2>"$TMP/b.err" &
@@ -200,9 +243,17 @@ B=$!
 BAD=$!
 "$VMM" --cpus 2 --mem 256M --incoming "tcp:127.0.0.1:$P3" --qmp "unix:$TMP/c.sock" >"$TMP/c.out" 2>"$TMP/c.err" &
 C=$!
-PIDS="$A $B $BAD $C"
+# The cancelled migration's destination, the one that dies at the final copy, a deferred one.
+"$VMM" --cpus 2 --mem 256M --incoming "tcp:127.0.0.1:$P4" >"$TMP/e.out" 2>"$TMP/e.err" &
+E=$!
+"$VMM" --cpus 2 --mem 256M --incoming "tcp:127.0.0.1:$P5" --x-incoming-fault device:exit \
+	>"$TMP/f.out" 2>"$TMP/f.err" &
+F=$!
+"$VMM" --cpus 2 --mem 256M --incoming defer --qmp "unix:$TMP/d.sock" >"$TMP/d.out" 2>"$TMP/d.err" &
+D=$!
+PIDS="$A $B $BAD $C $D $E $F"
 
-if out=$(timeout 200 "$PY" "$TMP/mt.py" main "$TMP" "$P1" "$P3" "$P2" 2>&1); then
+if out=$(timeout 200 "$PY" "$TMP/mt.py" main "$TMP" "$P1" "$P3" "$P2" "$P4" "$P5" "$P6" 2>&1); then
 	echo "$out"
 	pass "loopback migrations"
 else
@@ -225,6 +276,13 @@ wait_exit $A a 0
 wait_exit $B b 0
 wait_exit $C c 0
 wait_exit $BAD bad 1
+wait_exit $D d 0
+wait_exit $E e 1
+wait_exit $F f 137
+grep -q "^vmm: incoming migration failed: .*cancel\|truncated\|reset" "$TMP/e.err" &&
+	pass "the cancelled migration's destination: $(head -n 1 "$TMP/e.err")" ||
+	fail "the cancelled migration's destination: $(cat "$TMP/e.err")"
+for f in a b c d; do [ -e "$TMP/$f.sock" ] && fail "$f left its QMP socket behind"; done
 if grep -q "the guest has 256 MiB of RAM, more than this destination takes (128 MiB)" "$TMP/bad.err" &&
 	[ "$(grep -c . "$TMP/bad.err")" -le 3 ]; then
 	pass "the refusing destination says why: $(head -n 1 "$TMP/bad.err")"

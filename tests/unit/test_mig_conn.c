@@ -111,6 +111,12 @@ static void test_transfer_and_timeouts(void **state)
 	assert_int_equal(mig_conn_read(&b, buf, sizeof(buf), 120), -ETIMEDOUT);
 	assert_true(ms_now() - t >= 110 && ms_now() - t < 2000);
 	assert_int_equal(mig_conn_wait_readable(&b, 0), 0);
+	/* A look without waiting sees what is there. */
+	assert_int_equal(mig_conn_write_all(&a, "x", 1, 1000), 0);
+	for (int i = 0; i < 100 && mig_conn_wait_readable(&b, 0) != 1; i++)
+		usleep(1000);
+	assert_int_equal(mig_conn_wait_readable(&b, 0), 1);
+	assert_int_equal(mig_conn_read(&b, buf, sizeof(buf), 0), 1);
 	/* The end of the stream reads as 0. */
 	mig_conn_close(&a);
 	assert_int_equal(mig_conn_read(&b, buf, sizeof(buf), 1000), 0);
