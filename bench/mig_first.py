@@ -5,7 +5,8 @@
 bench/migrate.py).  Each case starts a source and an --incoming destination
 under the VM lock, migrates once and prints one table row:
 
-  idle      1 GiB, 1 vCPU idle (the kernel only), unlimited bandwidth
+  idle      1 GiB, 1 vCPU reading 4 MiB (it never writes: nothing to
+            resend), unlimited bandwidth
   data      1 GiB, 1 vCPU reading 960 MiB it filled (non-zero pages that
             stay clean): the throughput on non-zero pages
   w80-*     1 GiB, 1 vCPU writing an 80 MiB working set flat out,
@@ -66,7 +67,7 @@ class Qmp:
 
 
 CASES = {
-    "idle": dict(append="writers=none readers=none report=0", caps={}, params={"max-bandwidth": 100 << 30}),
+    "idle": dict(append="writers=none readers=0 wss=4M report=0", caps={}, params={"max-bandwidth": 100 << 30}),
     "data": dict(append="writers=none readers=0 wss=960M report=0", caps={}, params={"max-bandwidth": 100 << 30}),
     "w80-none": dict(append="writers=0 wss=80M pattern=seq report=0", caps={}, params={}),
     "w80-auto-converge": dict(append="writers=0 wss=80M pattern=seq report=0", caps={"auto-converge": True}, params={}),
