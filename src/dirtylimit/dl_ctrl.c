@@ -44,19 +44,21 @@ static void *ctrl_thread(void *arg)
 {
 	struct dl_ctrl *c = arg;
 	struct vm *vm = c->vm;
-	uint64_t next = vmm_now_ns();
+	uint64_t next = vmm_now_ns() + c->period_ns; /* the next tick */
 
 	while (!atomic_load(&c->stop)) {
 		uint64_t now, wake;
 		struct timespec ts;
 
-		next += c->period_ns;
 		pthread_mutex_lock(&c->lock);
 		wake = next;
 		if (c->calc.status == DL_CALC_MEASURING && c->calc.end_ns < wake)
 			wake = c->calc.end_ns;
 		if (c->stats && c->stats_next_ns < wake)
 			wake = c->stats_next_ns;
+		now = dl_tune_wake(&c->tune, c->dlv, vmm_now_ns());
+		if (now < wake)
+			wake = now;
 		ts.tv_sec = (time_t)(wake / 1000000000ull);
 		ts.tv_nsec = (long)(wake % 1000000000ull);
 		while (!atomic_load(&c->stop) && vmm_now_ns() < wake)
@@ -69,10 +71,13 @@ static void *ctrl_thread(void *arg)
 		harvest_all(c);
 		now = vmm_now_ns();
 		pthread_mutex_lock(&c->lock);
-		for (int i = 0; i < vm->ncpus; i++)
-			dl_rate_push(&c->rate[i], now, pages_of(c, i));
+		for (int i = 0; i < vm->ncpus; i++) {
+			c->cum[i] = pages_of(c, i);
+			dl_rate_push(&c->rate[i], now, c->cum[i]);
+		}
 		if (c->calc.status == DL_CALC_MEASURING && now >= c->calc.end_ns)
 			calc_finish_locked(c, now);
+		dl_tune_tick(&c->tune, c->dlv, c->cum, now);
 		pthread_mutex_unlock(&c->lock);
 		if (c->stats && now >= c->stats_next_ns) {
 			dl_stats_write(c, now);
@@ -80,21 +85,27 @@ static void *ctrl_thread(void *arg)
 			if (c->stats_next_ns <= now)
 				c->stats_next_ns = now + c->stats_interval_ns;
 		}
-		if (next <= now)
-			next = now; /* we fell behind: do not burst to catch up */
+		/* Early wakes (calc, stats, a tuning) do not move the tick. */
+		if (now >= next) {
+			next += c->period_ns;
+			if (next <= now)
+				next = now + c->period_ns; /* fell behind: no burst */
+		}
 	}
 	return NULL;
 }
 
-int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, struct nbout *stats,
-		  unsigned stats_interval_ms, char *err, size_t errlen)
+int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms,
+		  const struct dl_law_cfg *law, struct nbout *stats, unsigned stats_interval_ms,
+		  char *err, size_t errlen)
 {
 	pthread_condattr_t ca;
 	int r;
 
 	memset(c, 0, sizeof(*c));
 	c->vm = vm;
-	c->period_ns = (uint64_t)period_ms * 1000000ull;
+	c->period_req_ns = (uint64_t)period_ms * 1000000ull;
+	c->period_ns = c->period_req_ns ? c->period_req_ns : DL_CTRL_TICK_NS;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -104,13 +115,19 @@ int dl_ctrl_start(struct dl_ctrl *c, struct vm *vm, unsigned period_ms, struct n
 	c->stats_prev_pages = calloc((size_t)vm->ncpus, sizeof(uint64_t));
 	c->stats_prev_guest = calloc((size_t)vm->ncpus, sizeof(uint64_t));
 	c->stats_prev_read = calloc((size_t)vm->ncpus, sizeof(uint64_t));
-	if (!c->rate || !c->stats_prev_pages || !c->stats_prev_guest || !c->stats_prev_read) {
+	c->dlv = calloc((size_t)vm->ncpus, sizeof(*c->dlv));
+	c->cum = calloc((size_t)vm->ncpus, sizeof(*c->cum));
+	if (!c->rate || !c->stats_prev_pages || !c->stats_prev_guest || !c->stats_prev_read ||
+	    !c->dlv || !c->cum || dl_tune_init(&c->tune, vm->ncpus, law, c->period_req_ns) < 0) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto fail;
 	}
-	for (int i = 0; i < vm->ncpus; i++)
+	for (int i = 0; i < vm->ncpus; i++) {
 		dl_rate_init(&c->rate[i]);
+		c->dlv[i] = &vm->vcpus[i].dl;
+		dl_vcpu_set_law(c->dlv[i], law->law);
+	}
 	if (stats)
 		dl_stats_open(c, stats, stats_interval_ms);
 	r = pthread_create(&c->thread, NULL, ctrl_thread, c);
@@ -137,6 +154,11 @@ void dl_ctrl_stop(struct dl_ctrl *c)
 		c->started = false;
 	}
 	dl_stats_close(c);
+	dl_tune_destroy(&c->tune);
+	free(c->dlv);
+	free(c->cum);
+	c->dlv = NULL;
+	c->cum = NULL;
 	free(c->rate);
 	free(c->stats_prev_pages);
 	free(c->stats_prev_guest);
@@ -145,6 +167,27 @@ void dl_ctrl_stop(struct dl_ctrl *c)
 	c->stats_prev_pages = c->stats_prev_guest = c->stats_prev_read = NULL;
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
+}
+
+void dl_ctrl_set_law(struct dl_ctrl *c, const struct dl_law_cfg *law, int64_t period_ms)
+{
+	pthread_mutex_lock(&c->lock);
+	if (period_ms >= 0) {
+		c->period_req_ns = (uint64_t)period_ms * 1000000ull;
+		c->period_ns = c->period_req_ns ? c->period_req_ns : DL_CTRL_TICK_NS;
+	}
+	dl_tune_set_law(&c->tune, c->dlv, law, c->period_req_ns);
+	pthread_cond_broadcast(&c->cond); /* the tuning restarts from now */
+	pthread_mutex_unlock(&c->lock);
+	vm_set_dirty_limit_law(c->vm, law->law);
+}
+
+void dl_ctrl_get_law(struct dl_ctrl *c, struct dl_law_cfg *law, uint64_t *period_ns)
+{
+	pthread_mutex_lock(&c->lock);
+	*law = c->tune.cfg;
+	*period_ns = c->tune.ctx.period_ns;
+	pthread_mutex_unlock(&c->lock);
 }
 
 double dl_ctrl_rate_mib(struct dl_ctrl *c, int cpu, uint64_t window_ns)

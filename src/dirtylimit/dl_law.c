@@ -1,30 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * The dirty limiter's control law: a token bucket per vCPU, charged with the
- * exact page count of every ring harvest, plus run slices sized from an
- * online estimate of the vCPU's speed so that each slice dirties about
- * limit * pace pages.  Pure: see dl_law.h and docs/dirtylimit.md.
+ * What every law shares: the table of laws and their names, the limit and
+ * the law as other threads set them, the statistics, and the switch from one
+ * law to another on the vCPU thread.  Pure: see dl_law.h.
  */
 #include "dirtylimit/dl_law.h"
 
-#include <math.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#define NS_PER_S 1000000000ull
-
-/*
- * Tokens are nano-pages: a limit in pages/s times a duration in ns is then
- * directly a number of tokens, and a deficit divided by the limit is directly
- * a sleep in ns.  No rounding drift however small the limit or the step.
- */
-#define NPAGES_PER_PAGE NS_PER_S
-
-/* The burst cap never drops below this many pages.  One page would make a
- * reader that dirties 1-3 pages/s (stack, console) pay a sleep whenever two
- * of its pages land close together at 1 MiB/s; 2 pages makes that a rare
- * sub-4 ms sleep and adds at most 2 pages (8% of a 100 ms window at 1 MiB/s,
- * below the slice quantum there) to a burst after idle. */
-#define DL_BURST_MIN_PAGES 2
 
 /* Highest limit accepted, pages/s (16 TiB/s): keeps limit * ns products
  * and page counts far from 64-bit overflow. */
@@ -33,46 +18,117 @@
 /* Most pages charged by one call: far above any ring (65536 entries). */
 #define DL_PAGES_MAX (1ull << 32)
 
-/* Floor of the token balance: a bound, never reached in practice. */
-#define DL_TOKENS_MIN (-(INT64_MAX / 2))
+/* The tag of a published output: the law's index, in the top byte. */
+#define THR_TAG_SHIFT 56
+#define THR_VALUE_MAX ((1ull << THR_TAG_SHIFT) - 1)
 
-/* The speed estimate takes a sample only once this much run time has
- * accumulated: shorter runs (a kick right after entry) give page counts
- * too quantised to mean anything; they are pooled with the next run. */
-#define DL_RATE_SAMPLE_NS 20000ull
+const struct dl_law *const dl_laws[] = {&dl_law_bucket, &dl_law_qemu, &dl_law_linear, &dl_law_pct};
+const size_t dl_nlaws = sizeof(dl_laws) / sizeof(dl_laws[0]);
 
-/*
- * Speed estimate: a sample above the estimate replaces it at once (a faster
- * guest must get shorter slices before it overshoots); a sample below lets
- * the estimate decay towards it with this half-life of *run time*, never
- * below the sample.  Decaying per sample instead (half-way per exit, the
- * first design) failed on a real guest: the stress kernel's once-a-second
- * console line is a few ms of runs that dirty nothing, the estimate
- * collapsed within a dozen exits, the next slice was a full tick at full
- * speed, and the vCPU then slept 230 ms at 25 MiB/s.  20 ms keeps the
- * estimate through such a phase (-16% over 5 ms: the next slice 19% longer)
- * while a limited reader still reaches its full slice after ~0.1 s of
- * running (the decay starts where the slice leaves the minimum, see
- * update_rate()).
- */
-#define DL_RATE_HALFLIFE_NS 20000000ull
+unsigned dl_law_index(const struct dl_law *law)
+{
+	for (size_t i = 0; i < dl_nlaws; i++)
+		if (dl_laws[i] == law)
+			return (unsigned)i;
+	return 0;
+}
 
-/* Speed assumed before the first sample: above the fastest dirtying measured
- * on our hosts (450k pages/s), so a vCPU limited before it ever ran starts
- * with short slices instead of one full slice at full speed (600 pages at
- * 300k pages/s: 2.3 s of sleep at 1 MiB/s).  A reader decays from it to the
- * full slice like any reader. */
-#define DL_RATE_PRIOR_PPS 500000
+const struct dl_law *dl_law_find(const char *name)
+{
+	for (size_t i = 0; i < dl_nlaws; i++)
+		if (strcmp(dl_laws[i]->name, name) == 0)
+			return dl_laws[i];
+	return NULL;
+}
+
+static void law_names(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < dl_nlaws && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", dl_laws[i]->name);
+}
+
+int dl_law_parse(const char *spec, struct dl_law_cfg *cfg, char *err, size_t errlen)
+{
+	char buf[128], names[64], *opts, *tok, *save = NULL;
+	struct dl_law_cfg c = {0};
+
+	if (!spec || strlen(spec) >= sizeof(buf)) {
+		snprintf(err, errlen,
+			 "expected NAME[:KEY=VALUE,...], at most %zu "
+			 "characters",
+			 sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	opts = strchr(buf, ':');
+	if (opts)
+		*opts++ = 0;
+	c.law = dl_law_find(buf);
+	if (!c.law) {
+		law_names(names, sizeof(names));
+		snprintf(err, errlen, "unknown law '%s' (laws: %s)", buf, names);
+		return -EINVAL;
+	}
+	if (opts && !*opts) {
+		snprintf(err, errlen, "%s: nothing after ':'", c.law->name);
+		return -EINVAL;
+	}
+	for (tok = opts ? strtok_r(opts, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(tok, '=');
+		int r;
+
+		if (!val || val == tok || !val[1]) {
+			snprintf(err, errlen, "%s: expected KEY=VALUE, not '%s'", c.law->name, tok);
+			return -EINVAL;
+		}
+		*val++ = 0;
+		if (!c.law->option) {
+			snprintf(err, errlen, "%s takes no options (got '%s')", c.law->name, tok);
+			return -EINVAL;
+		}
+		r = c.law->option(&c, tok, val, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	*cfg = c;
+	return 0;
+}
+
+const char *dl_law_format(const struct dl_law_cfg *cfg, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s", cfg->law ? cfg->law->name : "?");
+	char sep = ':';
+
+	if (cfg->ki_milli && n >= 0 && (size_t)n < len) {
+		n += snprintf(buf + n, len - (size_t)n, "%cki=%u.%03u", sep, cfg->ki_milli / 1000,
+			      cfg->ki_milli % 1000);
+		sep = ',';
+	}
+	if (cfg->sync_wait && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "%csync=wait", sep);
+	return buf;
+}
+
+uint64_t dl_law_period(const struct dl_law_cfg *cfg, uint64_t period_ns)
+{
+	return period_ns ? period_ns : cfg->law->period_ns;
+}
 
 void dl_params_default(struct dl_params *p)
 {
 	/* 10 ms: vm.c's tick for its default 65536-entry ring.  The caller
 	 * sets its own. */
 	p->tick_ns = 10000000;
-	/* 50 us: a kick costs 5-20 us and lands 10-50 us late here. */
-	p->min_slice_ns = 50000;
+	/* vmm's default ring; the caller sets its own. */
+	p->ring_entries = 65536;
 	/* 10 ms: a pause/stop request waits at most this long. */
 	p->max_sleep_ns = 10000000;
+	/* 50 us: a kick costs 5-20 us and lands 10-50 us late here. */
+	p->min_slice_ns = 50000;
 	/* 2 ms: 50 penalties per 100 ms window (window error ~1%) at an
 	 * exit cost of ~0.5-1% (10-20 us per 2 ms). */
 	p->pace_ns = 2000000;
@@ -84,60 +140,25 @@ void dl_params_default(struct dl_params *p)
 	 * its first penalty (600-800 pages: 94-125 ms at 25 MiB/s), not a
 	 * whole 10 ms tick (470-625 ms). */
 	p->read_slice_ns = 2000000;
-	p->rate_halflife_ns = DL_RATE_HALFLIFE_NS;
+	/* 20 ms: see DL_RATE_HALFLIFE_NS in dl_law_bucket.c. */
+	p->rate_halflife_ns = 20000000;
 	p->rate_down_shift = 0;
-}
-
-static uint64_t mul_div(uint64_t a, uint64_t b, uint64_t c)
-{
-	unsigned __int128 r = (unsigned __int128)a * b / c;
-
-	return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
-}
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
-static uint64_t clamp_u64(uint64_t x, uint64_t lo, uint64_t hi)
-{
-	return x < lo ? lo : x > hi ? hi : x;
-}
-
-static int64_t burst_of(const struct dl_vcpu *v, uint64_t limit)
-{
-	uint64_t b = limit * v->p.burst_ns; /* <= 2^32 * burst_ns */
-	uint64_t lo = DL_BURST_MIN_PAGES * NPAGES_PER_PAGE;
-
-	if (v->p.burst_ns && b / v->p.burst_ns != limit)
-		b = INT64_MAX;
-	return (int64_t)(b < lo ? lo : b > INT64_MAX ? INT64_MAX : b);
 }
 
 void dl_vcpu_init(struct dl_vcpu *v, const struct dl_params *p)
 {
 	memset(v, 0, sizeof(*v));
 	v->p = *p;
-	v->rate = DL_RATE_PRIOR_PPS;
 	if (!v->p.tick_ns)
 		v->p.tick_ns = 1;
-	if (v->p.min_slice_ns > v->p.tick_ns)
-		v->p.min_slice_ns = v->p.tick_ns;
-	if (!v->p.min_slice_ns)
-		v->p.min_slice_ns = 1;
 	if (!v->p.max_sleep_ns)
 		v->p.max_sleep_ns = UINT64_MAX;
-	if (!v->p.read_slice_ns || v->p.read_slice_ns > v->p.tick_ns)
-		v->p.read_slice_ns = v->p.tick_ns;
-	if (v->p.read_slice_ns < v->p.min_slice_ns)
-		v->p.read_slice_ns = v->p.min_slice_ns;
-	if (!v->p.rate_halflife_ns)
-		v->p.rate_halflife_ns = DL_RATE_HALFLIFE_NS;
-	if (v->p.rate_down_shift > 63)
-		v->p.rate_down_shift = 63;
+	if (v->p.ring_entries <= DL_RING_RSVD_ENTRIES)
+		v->p.ring_entries = 2 * DL_RING_RSVD_ENTRIES;
 	atomic_init(&v->limit_req, 0);
-	atomic_init(&v->st_rate, v->rate);
+	atomic_init(&v->law_req, 0);
+	v->law = dl_laws[0];
+	v->law->start(v, 0);
 }
 
 void dl_vcpu_set_limit(struct dl_vcpu *v, uint64_t pages_per_s)
@@ -152,105 +173,62 @@ uint64_t dl_vcpu_get_limit(const struct dl_vcpu *v)
 	return atomic_load_explicit(&v->limit_req, memory_order_relaxed);
 }
 
+/* law_req: the law's index in the low byte, the number of sets above. */
+#define LAW_REQ_INDEX(r) ((r)&0xffu)
+#define LAW_REQ_SET	 0x100u
+
+void dl_vcpu_set_law(struct dl_vcpu *v, const struct dl_law *law)
+{
+	unsigned r = atomic_load_explicit(&v->law_req, memory_order_relaxed);
+
+	atomic_store_explicit(&v->law_req, ((r & ~0xffu) + LAW_REQ_SET) | dl_law_index(law),
+			      memory_order_relaxed);
+}
+
+const struct dl_law *dl_vcpu_get_law(const struct dl_vcpu *v)
+{
+	unsigned i = LAW_REQ_INDEX(atomic_load_explicit(&v->law_req, memory_order_relaxed));
+
+	return dl_laws[i < dl_nlaws ? i : 0];
+}
+
 #define ST_SET(v, f, x) atomic_store_explicit(&(v)->f, (x), memory_order_relaxed)
 #define ST_GET(v, f)	atomic_load_explicit(&(v)->f, memory_order_relaxed)
 #define ST_ADD(v, f, x) ST_SET(v, f, ST_GET(v, f) + (x)) /* single writer */
 
-static void update_rate(struct dl_vcpu *v, uint64_t pages, uint64_t ran_ns)
+void dl_law_publish(struct dl_vcpu *v, const struct dl_law *law, uint64_t value, uint64_t until_ns)
 {
-	uint64_t s;
+	uint64_t tag = (uint64_t)dl_law_index(law) << THR_TAG_SHIFT;
 
-	v->pend_pages = pages > UINT64_MAX - v->pend_pages ? UINT64_MAX : v->pend_pages + pages;
-	v->pend_ns = ran_ns > UINT64_MAX - v->pend_ns ? UINT64_MAX : v->pend_ns + ran_ns;
-	if (v->pend_ns < DL_RATE_SAMPLE_NS)
-		return;
-	s = mul_div(v->pend_pages, NS_PER_S, v->pend_ns);
-	if (s >= v->rate) {
-		v->rate = s;
-	} else if (v->p.rate_down_shift) {
-		v->rate = s + ((v->rate - s) >> v->p.rate_down_shift);
-	} else {
-		uint64_t from = v->rate;
-		double decayed;
-
-		/* While limited, every speed from pace * limit / min_slice up
-		 * gets the minimum slice: decay from there, so that the slice
-		 * starts growing at once (one half-life doubles it) instead of
-		 * after the estimate has crawled down from the vCPU's speed. */
-		if (v->limit)
-			from = min_u64(from, mul_div(v->p.pace_ns, v->limit, v->p.min_slice_ns));
-		decayed = (double)from * exp2(-(double)v->pend_ns / (double)v->p.rate_halflife_ns);
-		v->rate = decayed > (double)s ? (uint64_t)decayed : s;
-	}
-	v->pend_pages = 0;
-	v->pend_ns = 0;
-	ST_SET(v, st_rate, v->rate);
+	if (value > THR_VALUE_MAX)
+		value = THR_VALUE_MAX;
+	atomic_store_explicit(&v->thr_until_ns, until_ns, memory_order_relaxed);
+	atomic_store_explicit(&v->thr, tag | value, memory_order_release);
 }
 
-static int64_t cap(const struct dl_vcpu *v, __int128 t)
+uint64_t dl_law_output(const struct dl_vcpu *v, uint64_t *until_ns)
 {
-	if (t > v->burst)
-		return v->burst;
-	return t < DL_TOKENS_MIN ? DL_TOKENS_MIN : (int64_t)t;
+	uint64_t t = atomic_load_explicit(&v->thr, memory_order_acquire);
+
+	if (until_ns)
+		*until_ns = atomic_load_explicit(&v->thr_until_ns, memory_order_relaxed);
+	if (t >> THR_TAG_SHIFT != dl_law_index(v->law))
+		return 0;
+	return t & THR_VALUE_MAX;
 }
 
-/*
- * Credit the time since last_ns and charge the pages.  The interval is idle
- * time (sleep, exit handling, halted) then ran_ns of running: idle credit is
- * capped on its own, so no idle time is banked beyond the burst; credit
- * earned while running is netted against the pages dirtied meanwhile before
- * the cap, as a real bucket drained concurrently would be.
- */
-static void charge(struct dl_vcpu *v, uint64_t pages, uint64_t ran_ns, uint64_t now_ns)
+bool dl_law_serve_debt(struct dl_vcpu *v, uint64_t slice_ns, struct dl_action *out)
 {
-	uint64_t dt = now_ns > v->last_ns ? now_ns - v->last_ns : 0;
+	uint64_t piece = v->vs.t.owe_ns;
 
-	if (ran_ns > dt)
-		ran_ns = dt;
-	v->tokens = cap(v, (__int128)v->tokens + (__int128)v->limit * (dt - ran_ns));
-	v->tokens = cap(v, (__int128)v->tokens + (__int128)v->limit * ran_ns -
-			       (__int128)pages * NPAGES_PER_PAGE);
-	if (now_ns > v->last_ns)
-		v->last_ns = now_ns;
-}
-
-static void apply_limit(struct dl_vcpu *v, uint64_t limit, uint64_t now_ns)
-{
-	uint64_t old = v->limit;
-
-	v->limit = limit;
-	ST_SET(v, st_limit, limit);
-	if (!limit)
-		return;
-	v->burst = burst_of(v, limit);
-	if (!old) {
-		/* A fresh limit starts with an empty bucket: nothing banked
-		 * from before, however long the vCPU was idle. */
-		v->tokens = 0;
-		v->last_ns = now_ns;
-		return;
-	}
-	/* A debt left by the old limit: keep its pages when the limit rises
-	 * (a shorter sleep), keep its remaining sleep when it falls (no
-	 * long stall for pages dirtied under the old, faster limit). */
-	if (v->tokens < 0 && limit < old)
-		v->tokens = -(int64_t)mul_div((uint64_t)-v->tokens, limit, old);
-	if (v->tokens > v->burst)
-		v->tokens = v->burst;
-}
-
-static uint64_t slice_for(const struct dl_vcpu *v)
-{
-	uint64_t s;
-
-	if (!v->limit)
-		return v->p.tick_ns;
-	if (!v->rate)
-		return v->p.read_slice_ns;
-	/* Aim at limit * pace pages at the estimated speed; a vCPU that
-	 * dirties (next to) nothing gets the read slice, not the tick. */
-	s = mul_div(v->p.pace_ns, v->limit, v->rate);
-	return clamp_u64(s, v->p.min_slice_ns, v->p.read_slice_ns);
+	if (!piece)
+		return false;
+	if (piece > v->p.max_sleep_ns)
+		piece = v->p.max_sleep_ns;
+	v->vs.t.owe_ns -= piece;
+	out->sleep_ns = piece;
+	out->slice_ns = v->vs.t.owe_ns ? 0 : slice_ns;
+	return true;
 }
 
 static void note_sleep(struct dl_vcpu *v, uint64_t sleep_ns)
@@ -271,40 +249,53 @@ void dl_vcpu_account(struct dl_vcpu *v, uint64_t pages, uint64_t ran_ns, uint64_
 		     struct dl_action *out)
 {
 	uint64_t req = atomic_load_explicit(&v->limit_req, memory_order_relaxed);
-	uint64_t sleep = 0;
+	unsigned law_req = atomic_load_explicit(&v->law_req, memory_order_relaxed);
 
-	if (pages > DL_PAGES_MAX)
-		pages = DL_PAGES_MAX;
-	ST_ADD(v, st_pages, pages);
-	ST_ADD(v, st_run_ns, ran_ns);
-	update_rate(v, pages, ran_ns);
+	if (law_req != v->law_seen) {
+		const struct dl_law *law =
+		    dl_laws[LAW_REQ_INDEX(law_req) < dl_nlaws ? LAW_REQ_INDEX(law_req) : 0];
 
-	/* Pages harvested now were dirtied under the limit applied so far. */
-	if (v->limit)
-		charge(v, pages, ran_ns, now_ns);
-	if (req != v->limit)
-		apply_limit(v, req, now_ns);
+		/* Pages harvested now were dirtied under the old law: let it
+		 * have them, then start afresh (no debt, no credit). */
+		struct dl_action ignored;
 
-	if (v->limit && v->tokens < 0) {
-		/* Sleep off the deficit: ceil(deficit / limit) ns. */
-		uint64_t deficit = (uint64_t)-v->tokens;
-
-		sleep = deficit / v->limit + (deficit % v->limit != 0);
-	}
-	if (sleep > v->p.max_sleep_ns) {
-		out->sleep_ns = v->p.max_sleep_ns;
-		out->slice_ns = 0;
+		v->law->account(v, pages, ran_ns, now_ns, v->limit, &ignored);
+		ST_ADD(v, st_pages, pages);
+		ST_ADD(v, st_run_ns, ran_ns);
+		pages = 0;
+		ran_ns = 0;
+		v->law = law;
+		v->law_seen = law_req;
+		ST_SET(v, st_law, dl_law_index(law));
+		v->sleeping = false;
+		memset(&v->vs, 0, sizeof(v->vs));
+		law->start(v, now_ns);
 	} else {
-		out->sleep_ns = sleep;
-		out->slice_ns = slice_for(v);
+		if (pages > DL_PAGES_MAX)
+			pages = DL_PAGES_MAX;
+		ST_ADD(v, st_pages, pages);
+		ST_ADD(v, st_run_ns, ran_ns);
 	}
-	if (out->sleep_ns)
+	out->sleep_ns = 0;
+	out->slice_ns = v->p.tick_ns;
+	v->law->account(v, pages, ran_ns, now_ns, req, out);
+	ST_SET(v, st_limit, v->limit);
+	if (out->sleep_ns > v->p.max_sleep_ns) /* a law's bug must not stall a pause */
+		out->sleep_ns = v->p.max_sleep_ns;
+	if (out->sleep_ns) {
 		note_sleep(v, out->sleep_ns);
+		atomic_store_explicit(&v->penalty_end_ns,
+				      now_ns + out->sleep_ns +
+					  (v->law == &dl_law_bucket ? 0 : v->vs.t.owe_ns),
+				      memory_order_relaxed);
+	}
 	v->sleeping = out->sleep_ns && !out->slice_ns;
 }
 
 void dl_vcpu_stats(const struct dl_vcpu *v, struct dl_stats *st)
 {
+	uint64_t t = atomic_load_explicit(&v->thr, memory_order_relaxed);
+
 	st->limit_pps = ST_GET(v, st_limit);
 	st->pages = ST_GET(v, st_pages);
 	st->run_ns = ST_GET(v, st_run_ns);
@@ -313,4 +304,8 @@ void dl_vcpu_stats(const struct dl_vcpu *v, struct dl_stats *st)
 	st->max_penalty_ns = ST_GET(v, st_max_penalty_ns);
 	st->penalty_ns = ST_GET(v, st_penalty_ns);
 	st->rate_est_pps = ST_GET(v, st_rate);
+	st->law = dl_vcpu_get_law(v)->name;
+	st->law_applied = dl_laws[ST_GET(v, st_law) < dl_nlaws ? ST_GET(v, st_law) : 0]->name;
+	st->throttle =
+	    t >> THR_TAG_SHIFT == dl_law_index(dl_vcpu_get_law(v)) ? t & THR_VALUE_MAX : 0;
 }

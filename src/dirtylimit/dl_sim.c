@@ -10,6 +10,11 @@
 
 #define NS_PER_S 1e9
 
+/* vmm's controller period (CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS). */
+#define SIM_CTRL_TICK_NS 50000000ull
+/* The stress kernel's catch-up after a stall (docs/guest.md). */
+#define SIM_PACE_CATCHUP_NS 10000000ull
+
 struct sim {
 	const struct dl_sim_cfg *cfg;
 	struct dl_sim_result *res;
@@ -22,7 +27,79 @@ struct sim {
 	uint64_t io_next;  /* wall time of the next console phase */
 	uint64_t io_left;  /* run time left in this console phase, 0 = none */
 	uint64_t io_seg;   /* run time since the last port I/O exit */
+	double pace_c;	   /* paced guest: pages it may still write at full speed */
+	uint64_t pace_t;   /* when pace_c was last brought up to date */
+	uint64_t pace_w;   /* budget pacing: the window pace_c belongs to, + 1 */
 };
+
+/* The paced guest never owes more than its catch-up. */
+static void pace_cap(struct sim *s)
+{
+	const struct dl_sim_cfg *c = s->cfg;
+	double cap = (double)c->paced_pps *
+		     (double)(c->pace_catchup_ns ? c->pace_catchup_ns : SIM_PACE_CATCHUP_NS) /
+		     NS_PER_S;
+
+	if (s->pace_c > cap)
+		s->pace_c = cap;
+}
+
+/* The paced guest's credit up to time t (it accrues in wall time). */
+static void pace_accrue(struct sim *s, uint64_t t)
+{
+	if (t <= s->pace_t)
+		return;
+	s->pace_c += (double)s->cfg->paced_pps * (double)(t - s->pace_t) / NS_PER_S;
+	s->pace_t = t;
+	pace_cap(s);
+}
+
+/* Pages a guest running at sp dirties over [t, seg), its pace allowing. */
+static double paced(struct sim *s, double sp, uint64_t t, uint64_t seg)
+{
+	double pp = (double)s->cfg->paced_pps, dt = (double)(seg - t) / NS_PER_S, t1;
+
+	if (!s->cfg->paced_pps)
+		return sp * dt;
+	if (s->cfg->pace_budget_ns) {
+		uint64_t w = s->cfg->pace_budget_ns;
+		double total = 0;
+
+		while (t < seg) {
+			uint64_t end = (t / w + 1) * w;
+			double a;
+
+			if (end > seg)
+				end = seg;
+			if (t / w + 1 != s->pace_w) {
+				s->pace_w = t / w + 1;
+				s->pace_c = pp * (double)w / NS_PER_S;
+			}
+			a = sp * (double)(end - t) / NS_PER_S;
+			if (a > s->pace_c)
+				a = s->pace_c;
+			s->pace_c -= a;
+			total += a;
+			t = end;
+		}
+		return total;
+	}
+	pace_accrue(s, t);
+	s->pace_t = seg;
+	if (sp <= pp) {
+		s->pace_c += (pp - sp) * dt;
+		pace_cap(s);
+		return sp * dt;
+	}
+	/* Full speed until the credit is gone, then the pace. */
+	t1 = s->pace_c / (sp - pp);
+	if (t1 >= dt) {
+		s->pace_c -= (sp - pp) * dt;
+		return sp * dt;
+	}
+	s->pace_c = 0;
+	return sp * t1 + pp * (dt - t1);
+}
 
 static uint64_t rnd(struct sim *s, uint64_t max)
 {
@@ -74,7 +151,7 @@ static void run(struct sim *s, uint64_t t, uint64_t end, int quiet)
 			if (te < seg)
 				seg = te;
 		}
-		amount = sp * (double)(seg - t) / NS_PER_S;
+		amount = paced(s, sp, t, seg);
 		s->dirtied += amount;
 		amount += (double)c->background_pps * (double)(seg - t) / NS_PER_S;
 		s->total += amount;
@@ -133,12 +210,32 @@ static void apply_limits(struct sim *s, struct dl_vcpu *v, uint64_t t)
 		dl_vcpu_set_limit(v, c->limit[s->ilimit++].pps);
 }
 
+static int record_sample(struct dl_sim_result *res, const struct dl_vcpu *v, uint64_t t)
+{
+	struct dl_sim_sample *n;
+	struct dl_stats st;
+
+	if ((res->nsamples & (res->nsamples - 1)) == 0) {
+		n = realloc(res->samples, (res->nsamples ? 2 * res->nsamples : 16) * sizeof(*n));
+		if (!n)
+			return -1;
+		res->samples = n;
+	}
+	dl_vcpu_stats(v, &st);
+	res->samples[res->nsamples++] =
+	    (struct dl_sim_sample){.t_ns = t, .rate_mib = v->cs.rate_mib, .throttle = st.throttle};
+	return 0;
+}
+
 int dl_sim_run(const struct dl_sim_cfg *cfg, struct dl_sim_result *res)
 {
 	struct sim s = {.cfg = cfg, .res = res, .rng = cfg->seed | 1, .io_next = cfg->io_first_ns};
-	struct dl_vcpu v;
+	struct dl_law_cfg law = cfg->law;
+	struct dl_vcpu v, *vp = &v;
+	struct dl_tune tune;
 	struct dl_action act;
-	uint64_t t = 0;
+	uint64_t t = 0, tick = cfg->ctrl_tick_ns ? cfg->ctrl_tick_ns : SIM_CTRL_TICK_NS;
+	uint64_t next_tick = 0;
 
 	memset(res, 0, sizeof(*res));
 	res->bin_ns = cfg->bin_ns;
@@ -147,11 +244,33 @@ int dl_sim_run(const struct dl_sim_cfg *cfg, struct dl_sim_result *res)
 	if (!res->bins)
 		return -1;
 
+	if (!law.law)
+		law.law = &dl_law_bucket;
+	if (dl_tune_init(&tune, 1, &law, cfg->tune_period_ns)) {
+		dl_sim_free(res);
+		return -1;
+	}
 	dl_vcpu_init(&v, &cfg->params);
+	dl_vcpu_set_law(&v, law.law);
 	apply_limits(&s, &v, 0);
 	dl_vcpu_account(&v, 0, 0, 0, &act);
 	while (t < cfg->end_ns) {
 		uint64_t pages = 0, ran = 0;
+
+		/* The controller, at the first event after its tick (or a
+		 * tuning falling due). */
+		if (t >= next_tick || t >= dl_tune_wake(&tune, &vp, t)) {
+			uint64_t cum = (uint64_t)s.total, before = tune.tunings;
+
+			dl_tune_tick(&tune, &vp, &cum, t);
+			if (tune.tunings != before && record_sample(res, &v, t) < 0) {
+				dl_tune_destroy(&tune);
+				dl_sim_free(res);
+				return -1;
+			}
+			while (next_tick <= t)
+				next_tick += tick;
+		}
 
 		if (act.sleep_ns)
 			t += act.sleep_ns + rnd(&s, cfg->sleep_jitter_ns);
@@ -188,13 +307,17 @@ int dl_sim_run(const struct dl_sim_cfg *cfg, struct dl_sim_result *res)
 		res->exits++;
 	}
 	dl_vcpu_stats(&v, &res->stats);
+	res->tunings = tune.tunings;
+	dl_tune_destroy(&tune);
 	return 0;
 }
 
 void dl_sim_free(struct dl_sim_result *res)
 {
 	free(res->bins);
+	free(res->samples);
 	res->bins = NULL;
+	res->samples = NULL;
 }
 
 static size_t bin_of(const struct dl_sim_result *r, uint64_t t)

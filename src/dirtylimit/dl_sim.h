@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A simulated vCPU driven by the control law, for the unit tests and
- * tools/dlsim.  Not linked into vmm.  Deterministic for a given seed.
+ * A simulated vCPU driven by a control law (dl_law.h: any of them), for the
+ * unit tests and tools/dlsim.  Not linked into vmm.  Deterministic for a
+ * given seed.
  *
  * The simulated vCPU dirties pages at a speed (pages/s of run time) given by
  * a load schedule, optionally slower for its first pages (first touch of
@@ -18,6 +19,19 @@
  * io_exit_ns.  With io_accounted the vCPU thread calls dl_vcpu_account()
  * after each of those exits (the first vcpu.c); without, it re-enters at
  * once and the slice's timer keeps running (vcpu.c now).
+ *
+ * A paced guest (paced_pps, like the stress kernel's rate=) dirties at its
+ * speed only while it is behind its schedule of paced_pps pages per second
+ * of wall time, and catches up at most pace_catchup_ns of that schedule
+ * after a sleep.  With pace_budget_ns it paces as mig_mon's memory dirtier
+ * (the tool of the published measurements) does instead: every window of
+ * that length it dirties paced_pps * window pages at full speed, then idles
+ * until the next window; what it did not manage is not carried over.
+ *
+ * The laws that a controller tunes (qemu, linear, pct) get one, as vmm's
+ * controller thread runs it: dl_tune_tick() every ctrl_tick_ns of simulated
+ * time, at the first vCPU event after each tick, with the pages harvested
+ * so far.
  */
 #ifndef DL_SIM_H
 #define DL_SIM_H
@@ -26,6 +40,7 @@
 #include <stdint.h>
 
 #include "dirtylimit/dl_law.h"
+#include "dirtylimit/dl_tune.h"
 
 /* From t_ns on, value applies (speed or limit, pages/s). */
 struct dl_sim_step {
@@ -35,6 +50,12 @@ struct dl_sim_step {
 
 struct dl_sim_cfg {
 	struct dl_params params;
+	struct dl_law_cfg law;	  /* law.law NULL: the bucket */
+	uint64_t tune_period_ns;  /* 0: the law's own */
+	uint64_t ctrl_tick_ns;	  /* controller tick, 0: 50 ms (vmm's) */
+	uint64_t paced_pps;	  /* guest's own pace, pages/s of wall time, 0 = none */
+	uint64_t pace_catchup_ns; /* its catch-up after a stall, 0: 10 ms (the stress kernel's) */
+	uint64_t pace_budget_ns;  /* else a budget per window of this (mig_mon's: 1 s) */
 	const struct dl_sim_step *load; /* speed schedule, sorted; [0] at t 0 */
 	size_t nload;
 	const struct dl_sim_step *limit; /* limit schedule, sorted (0 = none) */
@@ -65,6 +86,14 @@ struct dl_sim_result {
 	uint64_t run_ns;       /* time spent running */
 	uint64_t max_slice_ns; /* longest slice asked for while limited */
 	struct dl_stats stats; /* the law's counters at the end */
+	uint64_t tunings;      /* controller tunings (tuned laws) */
+	/* Each tuning's sample as the law read it (malloc'd, dl_sim_free). */
+	struct dl_sim_sample {
+		uint64_t t_ns;
+		uint64_t rate_mib;
+		uint64_t throttle; /* the law's output after it */
+	} * samples;
+	size_t nsamples;
 };
 
 /* Returns 0, or -1 if out of memory. */

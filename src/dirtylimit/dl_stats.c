@@ -36,6 +36,7 @@ static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
 	uint64_t pages = atomic_load(&v->dirty.pages);
 	struct stress_cpu_stats gs;
 	struct dl_stats st;
+	uint64_t law_rate;
 
 	dl_vcpu_stats(&v->dl, &st);
 	json_object_object_add(o, "cpu-index", json_object_new_int(i));
@@ -44,6 +45,13 @@ static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
 	json_object_object_add(o, "pages-harvested", json_object_new_uint64(pages));
 	json_object_object_add(o, "limit-rate",
 			       json_object_new_uint64(dl_pages_to_mib_floor(st.limit_pps)));
+	json_object_object_add(o, "law", json_object_new_string(st.law_applied));
+	json_object_object_add(o, "throttle", json_object_new_uint64(st.throttle));
+	/* The tuning state: the controller writes it under its lock. */
+	pthread_mutex_lock(&c->lock);
+	law_rate = v->dl.cs.rate_mib;
+	pthread_mutex_unlock(&c->lock);
+	json_object_object_add(o, "law-rate", json_object_new_uint64(law_rate));
 	json_object_object_add(o, "penalty-us", json_object_new_uint64(st.penalty_ns / 1000));
 	json_object_object_add(o, "max-penalty-us",
 			       json_object_new_uint64(st.max_penalty_ns / 1000));
@@ -107,6 +115,18 @@ void dl_stats_write(struct dl_ctrl *c, uint64_t now_ns)
 	json_object_object_add(root, "interval-ms", jd(secs * 1000.0));
 	json_object_object_add(root, "status",
 			       json_object_new_string(vm_is_paused(c->vm) ? "paused" : "running"));
+	{
+		struct dl_law_cfg law;
+		uint64_t period_ns;
+		char spec[64];
+
+		dl_ctrl_get_law(c, &law, &period_ns);
+		json_object_object_add(
+		    root, "law", json_object_new_string(dl_law_format(&law, spec, sizeof(spec))));
+		json_object_object_add(
+		    root, "law-period-ms",
+		    json_object_new_uint64(law.law->tune ? period_ns / 1000000ull : 0));
+	}
 	if (secs <= 0)
 		secs = 1e-9;
 	for (int i = 0; i < c->vm->ncpus; i++)

@@ -212,6 +212,16 @@ struct qmp_backend {
 	int (*migrate_set_capabilities)(void *opaque, const struct qmp_migrate_caps *c, char *err,
 					size_t errlen);
 	void (*query_migrate_capabilities)(void *opaque, struct qmp_migrate_caps *out);
+	/*
+	 * x-set-dirty-limit-law (ours): every vCPU to the law spec ("qemu",
+	 * "linear:ki=1", ...; docs/dirtylimit.md), at once; period_ms is the
+	 * tuning period, 0 for the law's own, -1 to keep the one in force.
+	 * A bad spec: -EINVAL and a message.
+	 */
+	int (*set_dirty_limit_law)(void *opaque, const char *law, int64_t period_ms, char *err,
+				   size_t errlen);
+	/* x-query-dirty-limit-law (ours): the spec in force and its period (0: not tuned). */
+	int (*query_dirty_limit_law)(void *opaque, char *law, size_t len, uint64_t *period_ms);
 };
 
 /* calc-dirty-rate's accepted length, as QEMU 8.2 (50 ms .. 60 s). */

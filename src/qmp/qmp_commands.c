@@ -342,6 +342,11 @@ static bool have_limit(const struct qmp_backend *be)
 	return be->set_dirty_limit && be->cancel_dirty_limit;
 }
 
+static bool have_law(const struct qmp_backend *be)
+{
+	return be->set_dirty_limit_law && be->query_dirty_limit_law;
+}
+
 static bool have_query_limit(const struct qmp_backend *be)
 {
 	return be->query_dirty_limit;
@@ -392,6 +397,9 @@ static const struct qmp_command commands[] = {
     {"migrate-set-capabilities", qmp_migrate_set_capabilities_args,
      qmp_cmd_migrate_set_capabilities, qmp_have_migrate, 0},
     {"query-migrate-capabilities", NULL, qmp_cmd_query_migrate_capabilities, qmp_have_migrate, 0},
+    {"x-set-dirty-limit-law", qmp_set_law_args, qmp_cmd_x_set_dirty_limit_law, have_law,
+     QMP_CMD_OOB},
+    {"x-query-dirty-limit-law", NULL, qmp_cmd_x_query_dirty_limit_law, have_law, QMP_CMD_OOB},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -135,6 +135,9 @@ extern const struct qmp_arg qmp_query_dirty_rate_args[];
 extern const struct qmp_arg qmp_guest_stats_args[];
 extern const struct qmp_arg qmp_set_limit_args[];
 extern const struct qmp_arg qmp_cancel_limit_args[];
+void qmp_cmd_x_set_dirty_limit_law(struct qmp_call *c);
+void qmp_cmd_x_query_dirty_limit_law(struct qmp_call *c);
+extern const struct qmp_arg qmp_set_law_args[];
 
 /* The machine vmm presents (query-machines, query-target, QOM). */
 #define QMP_MACHINE	   "vmm"

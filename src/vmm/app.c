@@ -213,8 +213,8 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 		if (cfg->dirty_limit_mib[i])
 			vm_set_dirty_limit(&vm, (int)i, dl_mib_to_pages(cfg->dirty_limit_mib[i]));
 
-	r = dl_ctrl_start(&ctl, &vm, cfg->dirty_limit_period_ms, env->stats, cfg->stats_interval_ms,
-			  err, sizeof(err));
+	r = dl_ctrl_start(&ctl, &vm, cfg->dirty_limit_period_ms, &cfg->dirty_limit_law, env->stats,
+			  cfg->stats_interval_ms, err, sizeof(err));
 	if (r < 0)
 		goto fail;
 	ctl_started = true;

@@ -17,6 +17,7 @@ enum {
 	OPT_DIRTY_RING_SIZE = 256,
 	OPT_DIRTY_LIMIT,
 	OPT_DIRTY_LIMIT_PERIOD,
+	OPT_DIRTY_LIMIT_LAW,
 	OPT_QMP,
 	OPT_NAME,
 	OPT_STATS,
@@ -40,6 +41,7 @@ static const struct option long_options[] = {
     {"dirty-ring-size", required_argument, NULL, OPT_DIRTY_RING_SIZE},
     {"dirty-limit", required_argument, NULL, OPT_DIRTY_LIMIT},
     {"dirty-limit-period", required_argument, NULL, OPT_DIRTY_LIMIT_PERIOD},
+    {"dirty-limit-law", required_argument, NULL, OPT_DIRTY_LIMIT_LAW},
     {"qmp", required_argument, NULL, OPT_QMP},
     {"name", required_argument, NULL, OPT_NAME},
     {"stats", required_argument, NULL, OPT_STATS},
@@ -86,7 +88,21 @@ static const char usage_text[] =
 	"                             for some; 0 means no limit (default: no limit); when\n"
 	"                             given more than once, later settings win\n"
 	"      --dirty-limit-period MS\n"
-	"                             rate sampling period of the controller, " STR(CLI_DIRTY_LIMIT_PERIOD_MIN_MS) ".." STR(CLI_DIRTY_LIMIT_PERIOD_MAX_MS) " (default " STR(CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS) ")\n"
+	"                             rate sampling and tuning period of the controller,\n"
+	"                             " STR(CLI_DIRTY_LIMIT_PERIOD_MIN_MS) ".." STR(CLI_DIRTY_LIMIT_PERIOD_MAX_MS) " (default: samples every 50 ms, and each law\n"
+	"                             tunes at its own period: qemu and linear 1000, pct 15000)\n"
+	"      --dirty-limit-law NAME[:KEY=VALUE,...]\n"
+	"                             the control law for every vCPU (default " CLI_DEFAULT_DIRTY_LIMIT_LAW "):\n"
+	"                             bucket  a token bucket per vCPU, charged at every\n"
+	"                                     harvest (vmm's)\n"
+	"                             qemu    QEMU 8.1's: a sleep per ring's worth of pages,\n"
+	"                                     tuned once a period, 25 MB/s dead band\n"
+	"                             linear  the same sleep, a fixed step up or down once a\n"
+	"                                     period; ki=K adds an integral term\n"
+	"                             pct     QEMU's first proposal: a percentage throttle\n"
+	"                                     per vCPU, decided once a period\n"
+	"                             qemu and linear take sync=wait: sample as QEMU does,\n"
+	"                             waiting for sleeping vCPUs (docs/dirtylimit.md)\n"
 	"\n"
 	"Monitoring and control:\n"
 	"      --qmp ADDR             QMP control socket: unix:PATH or tcp:HOST:PORT\n"
@@ -152,6 +168,7 @@ void cli_defaults(struct vmm_config *cfg)
 	cfg->duration_ns = 0;
 	cfg->dirty_ring_size = CLI_DEFAULT_DIRTY_RING;
 	cfg->dirty_limit_period_ms = CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS;
+	cfg->dirty_limit_law.law = dl_law_find(CLI_DEFAULT_DIRTY_LIMIT_LAW);
 	cfg->qmp.kind = CLI_QMP_NONE;
 	cfg->stats_path = NULL;
 	cfg->stats_interval_ms = CLI_DEFAULT_STATS_INTERVAL_MS;
@@ -583,6 +600,14 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 					   CLI_DIRTY_LIMIT_PERIOD_MAX_MS,
 					   &cfg->dirty_limit_period_ms, err, errlen);
 			break;
+		case OPT_DIRTY_LIMIT_LAW: {
+			char msg[200];
+
+			r = dl_law_parse(optarg, &cfg->dirty_limit_law, msg, sizeof(msg));
+			if (r < 0)
+				snprintf(err, errlen, "--dirty-limit-law %s: %s", optarg, msg);
+			break;
+		}
 		case OPT_QMP:
 			r = parse_qmp(optarg, &cfg->qmp, err, errlen);
 			break;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dirtylimit/dl_law.h"
 #include "stress_abi.h"
 
 /* Positive return values of cli_parse(): what the user asked for instead of a run. */
@@ -35,12 +36,14 @@
  */
 #define CLI_DEFAULT_DIRTY_RING 65536
 /*
- * Controller period.  Short enough that a vCPU over its quota is caught
- * within a few tens of milliseconds, long enough that each period still
- * counts thousands of pages at the rates we limit (so the rate estimate is
- * not noise).
+ * Controller period: 0 = not given.  The controller then ticks every 50 ms
+ * (DL_CTRL_TICK_NS: 20 samples in the 1 s window behind current-rate) and
+ * each law tunes at its own period (QEMU's 1000 ms for qemu and linear, the
+ * first version's 15 s for pct; the bucket needs no tuning).
  */
-#define CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS 50
+#define CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS 0
+/* The default law: vmm's bucket. */
+#define CLI_DEFAULT_DIRTY_LIMIT_LAW "bucket"
 /* One stats line a second: readable by a human watching a terminal. */
 #define CLI_DEFAULT_STATS_INTERVAL_MS 1000
 
@@ -140,7 +143,8 @@ struct vmm_config {
 	uint32_t dirty_ring_size; /* entries, a power of two */
 	/* MiB/s per vCPU, 0 = no limit; entries >= ncpus are always 0. */
 	uint64_t dirty_limit_mib[STRESS_MAX_CPUS];
-	unsigned dirty_limit_period_ms;
+	unsigned dirty_limit_period_ms; /* 0: each law's own */
+	struct dl_law_cfg dirty_limit_law;
 
 	struct cli_qmp_addr qmp;
 	const char *name;	/* --name, NULL if not given */

@@ -203,6 +203,7 @@ int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen
 	vm->tick_ns = p->tick_ns ? p->tick_ns : auto_tick_ns(p->shape.ring_entries);
 	dl_params_default(&vm->dl_params);
 	vm->dl_params.tick_ns = vm->tick_ns;
+	vm->dl_params.ring_entries = p->shape.ring_entries;
 
 	for (enum vm_stage st = VM_STAGE_SYNC; st <= VM_STAGE_VCPUS; st++) {
 		int r = create_stage(vm, st, p, err, errlen);
@@ -323,6 +324,18 @@ void vm_set_throttle(struct vm *vm, unsigned pct)
 	if (pct < old)
 		for (int i = 0; i < vm->ncpus; i++)
 			atomic_store(&vm->vcpus[i].wake, true);
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_set_dirty_limit_law(struct vm *vm, const struct dl_law *law)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		dl_vcpu_set_law(&vm->vcpus[i].dl, law);
+		atomic_store(&vm->vcpus[i].wake, true);
+		vm_kick(vm, i);
+	}
 	pthread_mutex_lock(&vm->lock);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);

@@ -222,6 +222,8 @@ unsigned vm_pause_reasons(struct vm *vm);
 
 /* Set (0: cancel) the dirty limit of one vCPU or, with cpu -1, of all; takes effect at once. */
 void vm_set_dirty_limit(struct vm *vm, int cpu, uint64_t pages_per_s);
+/* Switch every vCPU to another dirty limit law; takes effect at once (dl_ctrl_set_law()). */
+void vm_set_dirty_limit_law(struct vm *vm, const struct dl_law *law);
 
 /*
  * The CPU throttle of a migration (auto-converge): every vCPU sleeps pct /

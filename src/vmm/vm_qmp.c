@@ -455,6 +455,32 @@ static void on_mig_event(void *ctx, const char *event, json_object *data)
 	qmp_server_emit_event(q->srv, event, data);
 }
 
+static int be_set_law(void *o, const char *spec, int64_t period_ms, char *err, size_t errlen)
+{
+	struct vm_qmp *q = o;
+	struct dl_law_cfg cfg;
+	char msg[200];
+
+	if (dl_law_parse(spec, &cfg, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s", msg);
+		return -EINVAL;
+	}
+	dl_ctrl_set_law(q->ctl, &cfg, period_ms);
+	return 0;
+}
+
+static int be_query_law(void *o, char *spec, size_t len, uint64_t *period_ms)
+{
+	struct vm_qmp *q = o;
+	struct dl_law_cfg cfg;
+	uint64_t ns;
+
+	dl_ctrl_get_law(q->ctl, &cfg, &ns);
+	dl_law_format(&cfg, spec, len);
+	*period_ms = cfg.law->tune ? ns / 1000000ull : 0;
+	return 0;
+}
+
 static void on_vm_event(void *opaque, const char *event, enum vm_stop_reason reason)
 {
 	struct vm_qmp *q = opaque;
@@ -487,6 +513,8 @@ int vm_qmp_open(struct vm_qmp **out, struct vm *vm, struct dl_ctrl *ctl, struct 
 	    .query_migrate_parameters = mig ? be_query_params : NULL,
 	    .migrate_set_capabilities = mig ? be_set_caps : NULL,
 	    .query_migrate_capabilities = mig ? be_query_caps : NULL,
+	    .set_dirty_limit_law = be_set_law,
+	    .query_dirty_limit_law = be_query_law,
 	};
 	struct vm_qmp *q = calloc(1, sizeof(*q));
 	char spec[CLI_QMP_PATH_MAX + CLI_QMP_HOST_MAX + 16];

@@ -74,7 +74,10 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.dirty_ring_size, 65536);
 	for (int i = 0; i < STRESS_MAX_CPUS; i++)
 		assert_true(cfg.dirty_limit_mib[i] == 0);
-	assert_int_equal(cfg.dirty_limit_period_ms, 50);
+	assert_int_equal(cfg.dirty_limit_period_ms, 0); /* each law's own */
+	assert_ptr_equal(cfg.dirty_limit_law.law, &dl_law_bucket);
+	assert_int_equal(cfg.dirty_limit_law.ki_milli, 0);
+	assert_false(cfg.dirty_limit_law.sync_wait);
 	assert_int_equal(cfg.qmp.kind, CLI_QMP_NONE);
 	assert_null(cfg.stats_path);
 	assert_int_equal(cfg.stats_interval_ms, 1000);
@@ -288,6 +291,44 @@ static void test_dirty_limit_period(void **state)
 	ASSERT_FAILS(-EINVAL, "--dirty-limit-period", "--dirty-limit-period", "50ms");
 }
 
+static void test_dirty_limit_law(void **state)
+{
+	ASSERT_OK("--dirty-limit-law", "qemu");
+	assert_ptr_equal(cfg.dirty_limit_law.law, &dl_law_qemu);
+	assert_false(cfg.dirty_limit_law.sync_wait);
+	ASSERT_OK("--dirty-limit-law=qemu:sync=wait");
+	assert_true(cfg.dirty_limit_law.sync_wait);
+	ASSERT_OK("--dirty-limit-law", "pct", "--dirty-limit-law", "bucket");
+	assert_ptr_equal(cfg.dirty_limit_law.law, &dl_law_bucket); /* later wins */
+	ASSERT_OK("--dirty-limit-law", "linear:ki=0.5,sync=wait");
+	assert_ptr_equal(cfg.dirty_limit_law.law, &dl_law_linear);
+	assert_int_equal(cfg.dirty_limit_law.ki_milli, 500);
+	assert_true(cfg.dirty_limit_law.sync_wait);
+	ASSERT_OK("--dirty-limit-law", "linear:ki=1");
+	assert_int_equal(cfg.dirty_limit_law.ki_milli, 1000);
+	assert_false(cfg.dirty_limit_law.sync_wait); /* options do not carry over */
+	ASSERT_FAILS(-EINVAL, "unknown law 'tcp' (laws: bucket, qemu, linear, pct)",
+		     "--dirty-limit-law", "tcp");
+	ASSERT_FAILS(-EINVAL, "unknown law ''", "--dirty-limit-law", "");
+	ASSERT_FAILS(-EINVAL, "unknown law 'QEMU'", "--dirty-limit-law", "QEMU");
+	ASSERT_FAILS(-EINVAL, "bucket takes no options", "--dirty-limit-law", "bucket:ki=1");
+	ASSERT_FAILS(-EINVAL, "pct takes no options", "--dirty-limit-law", "pct:sync=wait");
+	ASSERT_FAILS(-EINVAL, "nothing after ':'", "--dirty-limit-law", "linear:");
+	ASSERT_FAILS(-EINVAL, "expected KEY=VALUE, not 'ki'", "--dirty-limit-law", "linear:ki");
+	ASSERT_FAILS(-EINVAL, "expected KEY=VALUE, not '=1'", "--dirty-limit-law", "linear:=1");
+	ASSERT_FAILS(-EINVAL, "ki=x: expected a number from 0 to 100", "--dirty-limit-law",
+		     "linear:ki=x");
+	ASSERT_FAILS(-EINVAL, "ki=-1", "--dirty-limit-law", "linear:ki=-1");
+	ASSERT_FAILS(-EINVAL, "ki=101", "--dirty-limit-law", "linear:ki=101");
+	ASSERT_FAILS(-EINVAL, "ki=nan", "--dirty-limit-law", "linear:ki=nan");
+	ASSERT_FAILS(-EINVAL, "unknown option ki=1", "--dirty-limit-law", "qemu:ki=1");
+	ASSERT_FAILS(-EINVAL, "unknown option sync=now", "--dirty-limit-law", "qemu:sync=now");
+	ASSERT_FAILS(-EINVAL, "at most 127 characters", "--dirty-limit-law",
+		     "linear:ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,"
+		     "ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1,ki=1");
+	ASSERT_FAILS(-EINVAL, "--dirty-limit-law", "--dirty-limit-law", "tcp");
+}
+
 static void test_qmp_unix(void **state)
 {
 	char path[CLI_QMP_PATH_MAX + 8] = "unix:";
@@ -483,7 +524,16 @@ static void test_usage_tells_the_truth(void **state)
 	    "--dirty-limit SPEC",
 	    "CPU=MIB_PER_S[,CPU=MIB_PER_S...]",
 	    "--dirty-limit-period MS",
-	    "1..1000 (default 50)",
+	    "1..1000 (default: samples every 50 ms, and each law",
+	    "qemu and linear 1000, pct 15000",
+	    "--dirty-limit-law NAME[:KEY=VALUE,...]",
+	    "(default bucket)",
+	    "bucket  a token bucket",
+	    "qemu    QEMU 8.1's",
+	    "linear  the same sleep",
+	    "ki=K adds an integral term",
+	    "pct     QEMU's first proposal",
+	    "sync=wait",
 	    "--qmp ADDR",
 	    "unix:PATH or tcp:HOST:PORT",
 	    "--stats FILE",
@@ -538,6 +588,7 @@ int main(void)
 	    cmocka_unit_test(test_dirty_limit_all),
 	    cmocka_unit_test(test_dirty_limit_per_cpu),
 	    cmocka_unit_test(test_dirty_limit_period),
+	    cmocka_unit_test(test_dirty_limit_law),
 	    cmocka_unit_test(test_qmp_unix),
 	    cmocka_unit_test(test_qmp_tcp),
 	    cmocka_unit_test(test_name),

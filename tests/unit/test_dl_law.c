@@ -4,11 +4,13 @@
  * sleep pieces, cancel, readers, rate collapse, limit changes, no banking,
  * overflow.  The closed-loop behaviour is in test_dl_sim.c.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <string.h>
 
 #include "dirtylimit/dl_law.h"
 
@@ -675,6 +677,80 @@ static void test_overflow(void **state)
 	assert_int_equal(a.sleep_ns, 10 * MS);
 }
 
+/* Another law and back: each starts afresh, the pages of the switch go to
+ * the old law, nothing is banked or owed across. */
+static void test_law_switch(void **state)
+{
+	struct dl_vcpu v;
+	struct dl_action a;
+	struct dl_stats st;
+	uint64_t t = 0;
+
+	(void)state;
+	limited(&v, 256, t);
+	dl_vcpu_stats(&v, &st);
+	assert_string_equal(st.law, "bucket");
+	/* A deficit of 512 pages at 256 pages/s: 2 s owed. */
+	dl_vcpu_account(&v, 512, 1 * MS, t += 1 * MS, &a);
+	assert_int_equal(a.sleep_ns, 10 * MS);
+	assert_int_equal(a.slice_ns, 0);
+	dl_vcpu_set_law(&v, &dl_law_qemu);
+	dl_vcpu_stats(&v, &st);
+	assert_string_equal(st.law, "qemu");
+	dl_vcpu_account(&v, 100, 0, t += 10 * MS, &a);
+	assert_int_equal(a.sleep_ns, 0); /* the bucket's debt is gone */
+	assert_int_equal(a.slice_ns, TICK);
+	assert_int_equal(v.st_pages, 612);
+	/* Back: a fresh limit, an empty bucket, the prior speed estimate. */
+	dl_vcpu_set_law(&v, &dl_law_bucket);
+	dl_vcpu_account(&v, 0, 0, t += 1 * S, &a);
+	assert_int_equal(a.sleep_ns, 0);
+	assert_int_equal(v.limit, 256);
+	assert_int_equal(v.vs.b.tokens, 0);
+	assert_int_equal(v.vs.b.burst, 2 * S); /* 2 pages: the limit applied afresh */
+	assert_int_equal(a.slice_ns, 50 * US); /* the prior speed: the minimum slice */
+	/* Nothing banked from the second under qemu: one page in 1 ms owes
+	 * 1 - 0.256 pages, 2.906 ms (with 2 pages banked it would be free). */
+	dl_vcpu_account(&v, 1, 1 * MS, t += 1 * MS, &a);
+	assert_int_equal(a.sleep_ns, 2906250);
+}
+
+/* The law table and --dirty-limit-law specs, back and forth. */
+static void test_law_specs(void **state)
+{
+	static const char *const specs[] = {"bucket",
+					    "qemu",
+					    "qemu:sync=wait",
+					    "linear",
+					    "linear:ki=1.000",
+					    "linear:ki=0.250,sync=wait",
+					    "pct"};
+	struct dl_law_cfg cfg;
+	char err[128], buf[64];
+
+	(void)state;
+	assert_int_equal(dl_nlaws, 4);
+	assert_ptr_equal(dl_laws[0], &dl_law_bucket); /* the default */
+	for (size_t i = 0; i < dl_nlaws; i++) {
+		assert_ptr_equal(dl_law_find(dl_laws[i]->name), dl_laws[i]);
+		assert_int_equal(dl_law_index(dl_laws[i]), i);
+		/* Tuned laws have a period, the bucket none. */
+		assert_true(!dl_laws[i]->tune == !dl_laws[i]->period_ns);
+	}
+	assert_null(dl_law_find("Bucket"));
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		assert_int_equal(dl_law_parse(specs[i], &cfg, err, sizeof(err)), 0);
+		assert_string_equal(dl_law_format(&cfg, buf, sizeof(buf)), specs[i]);
+	}
+	assert_int_equal(dl_law_parse("qemu", &cfg, err, sizeof(err)), 0);
+	assert_true(dl_law_period(&cfg, 0) == 1 * S);
+	assert_true(dl_law_period(&cfg, 200 * MS) == 200 * MS);
+	assert_int_equal(dl_law_parse("pct", &cfg, err, sizeof(err)), 0);
+	assert_true(dl_law_period(&cfg, 0) == 15 * S);
+	assert_int_equal(dl_law_parse("nope", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown law 'nope'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -699,6 +775,8 @@ int main(void)
 	    cmocka_unit_test(test_set_while_idle_starts_empty),
 	    cmocka_unit_test(test_burst_floor),
 	    cmocka_unit_test(test_overflow),
+	    cmocka_unit_test(test_law_switch),
+	    cmocka_unit_test(test_law_specs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -707,6 +707,8 @@ static void test_query_commands(void **state)
 	    "set-vcpu-dirty-limit",
 	    "cancel-vcpu-dirty-limit",
 	    "query-vcpu-dirty-limit",
+	    "x-set-dirty-limit-law",
+	    "x-query-dirty-limit-law",
 	};
 	json_object *r = req(c, "{\"execute\": \"query-commands\"}");
 	size_t i;
@@ -728,6 +730,7 @@ static void test_missing_callbacks(void **state)
 	assert_true(listed(at(r, "return"), "query-version"));
 	assert_false(listed(at(r, "return"), "stop"));
 	assert_false(listed(at(r, "return"), "set-vcpu-dirty-limit"));
+	assert_false(listed(at(r, "return"), "x-set-dirty-limit-law"));
 	/* QEMU 7.2's class for it: CommandNotFound. */
 	expect_error(req(c, "{\"execute\": \"stop\"}"), QMP_ERROR_NOT_FOUND,
 		     "The command stop has been disabled for this instance");
@@ -850,6 +853,57 @@ static void test_guest_stats(void **state)
 	assert_int_equal(fake_get(&c->fake, &c->fake.stall_resets), 1);
 }
 
+static void test_dirty_limit_law(void **state)
+{
+	struct ctx *c = *state;
+	json_object *r;
+
+	r = req(c, "{\"execute\": \"x-query-dirty-limit-law\"}");
+	assert_string_equal(str(r, "return.law"), "bucket");
+	assert_int_equal(num(r, "return.period-ms"), 0);
+
+	/* No period-ms: the backend keeps the one in force (-1). */
+	expect_empty_return(
+	    req(c, "{\"execute\": \"x-set-dirty-limit-law\", \"arguments\": {\"law\": \"qemu\"}}"));
+	assert_string_equal(c->fake.law, "qemu");
+	assert_int_equal(c->fake.law_period_ms, -1);
+	expect_empty_return(req(c, "{\"execute\": \"x-set-dirty-limit-law\", "
+				   "\"arguments\": {\"law\": \"qemu\", \"period-ms\": 250}}"));
+	assert_int_equal(c->fake.law_period_ms, 250);
+	r = req(c, "{\"execute\": \"x-query-dirty-limit-law\"}");
+	assert_string_equal(str(r, "return.law"), "qemu");
+	assert_int_equal(num(r, "return.period-ms"), 250);
+	/* 0: the law's own; 1000 is QEMU's longest x-vcpu-dirty-limit-period. */
+	expect_empty_return(req(c, "{\"execute\": \"x-set-dirty-limit-law\", "
+				   "\"arguments\": {\"law\": \"qemu\", \"period-ms\": 0}}"));
+	assert_int_equal(c->fake.law_period_ms, 0);
+	expect_empty_return(req(c, "{\"execute\": \"x-set-dirty-limit-law\", "
+				   "\"arguments\": {\"law\": \"qemu\", \"period-ms\": 1000}}"));
+	assert_int_equal(c->fake.law_period_ms, 1000);
+
+	/* Refused before the backend sees them. */
+	expect_generic(req(c, "{\"execute\": \"x-set-dirty-limit-law\", "
+			      "\"arguments\": {\"law\": \"bucket\", \"period-ms\": 1001}}"),
+		       "Parameter 'period-ms' expects a period from 1 to 1000 ms, or 0 for the "
+		       "law's own");
+	expect_generic(req(c, "{\"execute\": \"x-set-dirty-limit-law\", "
+			      "\"arguments\": {\"law\": \"bucket\", \"period-ms\": -1}}"),
+		       "Parameter 'period-ms' expects a period from 1 to 1000 ms, or 0 for the "
+		       "law's own");
+	expect_generic(req(c, "{\"execute\": \"x-set-dirty-limit-law\"}"),
+		       "Parameter 'law' is missing");
+	expect_generic(
+	    req(c, "{\"execute\": \"x-set-dirty-limit-law\", \"arguments\": {\"law\": 1}}"),
+	    "Invalid parameter type for 'law', expected: string");
+	assert_string_equal(c->fake.law, "qemu");
+	assert_int_equal(c->fake.law_period_ms, 1000);
+	/* The backend's refusal, in its words. */
+	expect_generic(
+	    req(c, "{\"execute\": \"x-set-dirty-limit-law\", \"arguments\": {\"law\": \"tcp\"}}"),
+	    "unknown law 'tcp'");
+	assert_string_equal(c->fake.law, "qemu");
+}
+
 static void test_dirty_limit(void **state)
 {
 	struct ctx *c = *state;
@@ -962,6 +1016,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_query_dirty_rate, setup_negotiated, teardown),
 	    cmocka_unit_test_setup_teardown(test_guest_stats, setup_negotiated, teardown),
 	    cmocka_unit_test_setup_teardown(test_dirty_limit, setup_negotiated, teardown),
+	    cmocka_unit_test_setup_teardown(test_dirty_limit_law, setup_negotiated, teardown),
 	    cmocka_unit_test(test_event_and_line),
 	};
 

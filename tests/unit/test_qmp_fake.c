@@ -300,6 +300,33 @@ static int fake_query_limit(void *opaque, struct qmp_dirty_limit *out, int max)
 	return n;
 }
 
+/* Knows one law with an option, as vmm's parser words its refusal. */
+static int fake_set_law(void *opaque, const char *law, int64_t period_ms, char *err, size_t errlen)
+{
+	struct fake *f = opaque;
+
+	if (strcmp(law, "qemu") && strcmp(law, "bucket")) {
+		snprintf(err, errlen, "unknown law '%s'", law);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&f->lock);
+	snprintf(f->law, sizeof(f->law), "%s", law);
+	f->law_period_ms = period_ms;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static int fake_query_law(void *opaque, char *law, size_t len, uint64_t *period_ms)
+{
+	struct fake *f = opaque;
+
+	pthread_mutex_lock(&f->lock);
+	snprintf(law, len, "%s", f->law[0] ? f->law : "bucket");
+	*period_ms = f->law_period_ms > 0 ? (uint64_t)f->law_period_ms : 0;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 struct qmp_backend fake_backend(struct fake *f)
 {
 	return (struct qmp_backend){
@@ -315,5 +342,7 @@ struct qmp_backend fake_backend(struct fake *f)
 	    .set_dirty_limit = fake_set_limit,
 	    .cancel_dirty_limit = fake_cancel_limit,
 	    .query_dirty_limit = fake_query_limit,
+	    .set_dirty_limit_law = fake_set_law,
+	    .query_dirty_limit_law = fake_query_law,
 	};
 }

@@ -29,6 +29,8 @@ struct fake {
 	int cancels;
 	uint64_t max_stall_us[FAKE_CPUS]; /* what x-query-guest-stats reports */
 	int stall_resets;		  /* x-query-guest-stats with reset-max-stall */
+	char law[64];			  /* x-set-dirty-limit-law's law ("" until set) */
+	int64_t law_period_ms;		  /* and its period-ms (-1: not given) */
 	pthread_cond_t cond;
 	bool gate_closed;     /* stop waits (blocking the QMP thread) until it opens */
 	bool in_gate;	      /* stop is waiting */
