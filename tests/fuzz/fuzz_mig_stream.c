@@ -16,13 +16,14 @@
  * stream for that, it also keeps a model of guest RAM: the pages every DATA
  * record carries, zeros for every ZERO record, applied in order.
  *
- * The stream is decoded twice into fresh destinations whose RAM has an
- * inaccessible page on each side: once whole (mig_dec_buffer()), once cut
+ * The stream is decoded twice into fresh destinations whose RAM has
+ * inaccessible space on each side: once whole (mig_dec_buffer()), once cut
  * into pieces chosen by the seed, with page data received in place through
  * mig_dec_direct()/mig_dec_commit() when FZ_DIRECT is set.  Checked:
- *   - the decoder never touches memory outside the RAM it was given (the
- *     guard pages, ASan for everything else), and mig_dec_direct() only
- *     ever points inside it;
+ *   - the decoder never touches memory outside the RAM it was given (a MiB
+ *     of inaccessible space on each side, ASan for everything else), and
+ *     mig_dec_direct() only ever points inside it; inside it, it changes
+ *     no page that no record names, whether it accepts or not;
  *   - the hooks see what the decoder promises: a checked configuration, RAM
  *     within max_ram, rounds in order, sections within their table's
  *     bounds, one at a time;
@@ -62,6 +63,12 @@
  */
 #define FZ_MAX_RAM (8ull << 20)
 
+/*
+ * Inaccessible address space on each side of the destination's RAM: a
+ * write a little outside it faults (costs no memory).
+ */
+#define FZ_GUARD (1u << 20)
+
 /* The byte a FZ_GARBAGE destination's RAM starts with. */
 #define FZ_GARBAGE_BYTE 0xa5
 
@@ -93,6 +100,7 @@ struct model {
 	uint64_t ram_size; /* 0: no usable configuration */
 	uint32_t chunk;
 	uint8_t *ram;
+	uint8_t *named; /* per page: a DATA or ZERO record names it, valid or not */
 	bool end_seen;
 	uint8_t end_digest[MIG_DIGEST_LEN]; /* the END record's, as decoded */
 };
@@ -108,10 +116,20 @@ static void model_config(struct model *m, const uint8_t *rec, uint8_t flags)
 	if (size == 0 || size % MIG_PAGE_SIZE || size > FZ_MAX_RAM)
 		return;
 	m->ram = malloc(size);
-	if (!m->ram)
+	m->named = calloc(size / MIG_PAGE_SIZE, 1);
+	if (!m->ram || !m->named)
 		abort();
 	memset(m->ram, flags & FZ_GARBAGE ? FZ_GARBAGE_BYTE : 0, size);
 	m->ram_size = size;
+}
+
+/* A record names pages [first, first + n): those inside RAM may be written. */
+static void model_name(struct model *m, uint64_t first, uint64_t n)
+{
+	uint64_t pages = m->ram_size / MIG_PAGE_SIZE;
+
+	if (m->named && first < pages)
+		memset(m->named + first, 1, n < pages - first ? n : pages - first);
 }
 
 /* Pages [first, first + n) inside the model's RAM? */
@@ -151,6 +169,7 @@ static void walk(uint8_t *s, size_t len, uint8_t flags, struct model *m)
 			uint8_t *sums = rec + MIG_DATA_SIZE;
 			uint8_t *pages = sums + (size_t)n * 8;
 
+			model_name(m, first, n);
 			if (n == 0 || n > MIG_RUN_MAX_PAGES || !whole ||
 			    size != MIG_DATA_SIZE + (uint64_t)n * MIG_DATA_PER_PAGE)
 				break;
@@ -170,6 +189,7 @@ static void walk(uint8_t *s, size_t len, uint8_t flags, struct model *m)
 			uint64_t first = get64(rec + MIG_PG_OFF_FIRST);
 			uint32_t n = mig_get32(rec + MIG_PG_OFF_NPAGES);
 
+			model_name(m, first, n);
 			if (model_has(m, first, n))
 				memset(m->ram + first * MIG_PAGE_SIZE, 0,
 				       (size_t)n * MIG_PAGE_SIZE);
@@ -205,7 +225,7 @@ struct dst {
 	uint8_t flags;
 	uint32_t refuse_at; /* with FZ_REFUSE: the hook call that refuses (from 1) */
 	uint32_t calls;	    /* hook calls so far */
-	uint8_t *map;	    /* guard page, RAM, guard page */
+	uint8_t *map;	    /* guard, RAM, guard */
 	size_t map_len;
 	uint8_t *ram;
 	uint64_t size;
@@ -241,11 +261,11 @@ static int hook_config(void *opaque, struct mig_dec *d, const struct mig_config 
 	if (refuse(t, msg, len))
 		return -1;
 	t->size = c->ram_size;
-	t->map_len = c->ram_size + 2 * MIG_PAGE_SIZE;
+	t->map_len = c->ram_size + 2 * FZ_GUARD;
 	t->map = mmap(NULL, t->map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t->map == MAP_FAILED)
 		abort();
-	t->ram = t->map + MIG_PAGE_SIZE;
+	t->ram = t->map + FZ_GUARD;
 	if (mprotect(t->ram, c->ram_size, PROT_READ | PROT_WRITE))
 		abort();
 	if (t->flags & FZ_GARBAGE)
@@ -394,6 +414,22 @@ static void feed_pieces(struct dst *t, const uint8_t *s, size_t len, uint32_t se
 	mig_dec_finish(t->dec);
 }
 
+/* Pages no record names hold what they held before, accepted or not. */
+static void check_untouched(const struct dst *t, const struct model *m)
+{
+	static uint8_t before[MIG_PAGE_SIZE];
+	uint64_t i;
+
+	if (!t->ram)
+		return;
+	FUZZ_CHECK(m->named && m->ram_size == t->size, "the model has no RAM of this size");
+	memset(before, t->flags & FZ_GARBAGE ? FZ_GARBAGE_BYTE : 0, sizeof(before));
+	for (i = 0; i < t->size / MIG_PAGE_SIZE; i++)
+		FUZZ_CHECK(m->named[i] ||
+			       !memcmp(t->ram + i * MIG_PAGE_SIZE, before, MIG_PAGE_SIZE),
+			   "page %llu changed, and no record names it", (unsigned long long)i);
+}
+
 static void check_error(const struct mig_error *e, size_t len)
 {
 	uint8_t buf[MIG_REPLY_MAX];
@@ -480,12 +516,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			       mig_dec_error(a.dec)->code == e->code,
 			   "the error is not sticky");
 	}
+	check_untouched(&a, &m);
 	fuzz_valid(a_done, "decode", a_done ? NULL : mig_dec_error(a.dec)->msg);
 
 	/* In pieces. */
 	dst_new(&b, flags, 1 + seed % 16);
 	feed_pieces(&b, s, len, seed | 1);
 	b_done = mig_dec_done(b.dec);
+	check_untouched(&b, &m);
 	FUZZ_CHECK(a_done == b_done, "whole: %s; in pieces: %s",
 		   a_done ? "done" : mig_dec_error(a.dec)->msg,
 		   b_done ? "done" : mig_dec_error(b.dec)->msg);
@@ -508,6 +546,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dst_free(&a);
 	dst_free(&b);
 	free(m.ram);
+	free(m.named);
 	free(s);
 	return 0;
 }

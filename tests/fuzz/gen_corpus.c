@@ -494,6 +494,14 @@ static void gen_tiny_streams(void)
 	tiny_stream(&b, 4, false);
 	emit_stream("ok-tiny-zero-ram", FZ_FIX_ALL, 0x000001, &b);
 	/*
+	 * The same with other control flags: mutations seldom hit the first
+	 * byte of an input, so the corpus carries the combinations.
+	 */
+	emit_stream("ok-tiny-zero-ram-garbage", FZ_FIX_ALL | FZ_GARBAGE, 0x000002, &b);
+	emit_stream("ok-tiny-zero-ram-direct-raw", FZ_DIRECT, 0x000003, &b);
+	emit_stream("ok-tiny-zero-ram-checks-only", FZ_FIX_CHECKS | FZ_GARBAGE | FZ_DIRECT,
+		    0x000004, &b);
+	/*
 	 * The same stream with each hook refusing in turn (the target's
 	 * FZ_REFUSE: hook call 1 + seed % 16 refuses): configuration, the
 	 * rounds' begin and end, the sections, the end.
