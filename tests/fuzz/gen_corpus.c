@@ -616,7 +616,8 @@ static void boot_header(uint8_t *p, uint64_t ap_entry)
 /*
  * A small kernel as the loader's tests build them: headers, the Multiboot
  * header at 0x800, the vmm boot header at 0x900, then text at 1 MiB (file
- * offset 0x1000) and data with a bss after it.
+ * offset 0x1000) and data with a bss after it (in the ELF64 one, right
+ * after the text: a byte more of text and they overlap).
  */
 #define IMG_LEN	   0x2000
 #define IMG_TEXT   0x100000ull
@@ -640,7 +641,7 @@ static void small_elf(uint8_t *img, bool is64)
 		};
 		Elf64_Phdr ph[2] = {
 		    {PT_LOAD, PF_R | PF_X, 0x1000, IMG_TEXT, IMG_TEXT, 0x800, 0x800, 0x1000},
-		    {PT_LOAD, PF_R | PF_W, 0x1800, IMG_TEXT + 0x1000, IMG_TEXT + 0x1000, 0x800,
+		    {PT_LOAD, PF_R | PF_W, 0x1800, IMG_TEXT + 0x800, IMG_TEXT + 0x800, 0x800,
 		     0x3000, 0x1000},
 		};
 
