@@ -12,7 +12,8 @@
  * written) and vCPU state as vmm sets it at boot; replies by the reply
  * encoder; device trees by vmm's machine-description builder; kernel images
  * from the bundled kernel and the image shapes the loader's tests build;
- * command lines as the README and docs/guest.md write them.  Files whose
+ * command lines as the README and docs/guest.md write them; QMP sessions
+ * and every command of QMP's table.  Files whose
  * name starts with "ok-" must be accepted by their parser: the replay tests
  * fail when one stops being (the format changed: run this again).  Output
  * is the same on every run; other files of the corpora (regression inputs)
@@ -27,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "migrate/mig_stream.h"
+#include "qmp/qmp_dispatch.h"
 #include "stress_abi.h"
 #include "vmm/boot.h"
 #include "vmm/loader.h"
@@ -857,8 +859,66 @@ static void gen_text(void)
 	    {"ok-none", "writers=none readers=0-255"},
 	    {"warnings", "bogus wss=0 pattern=zigzag rate=4294967296 x=y writers=3-1"},
 	};
+	/*
+	 * QMP sessions (the control byte: a cut seed, bit 7 an asynchronous
+	 * stop), as docs/qmp.md and QEMU's clients write them; and the bytes
+	 * issue 11 part A item 5 found passed through.
+	 */
+	static const struct {
+		const char *name;
+		uint8_t ctl;
+		const char *s;
+	} qmp[] = {
+	    {"ok-negotiate-status", 0x01,
+	     "{\"execute\": \"qmp_capabilities\"}\r\n{\"execute\": \"query-status\", \"id\": 1}\r\n"},
+	    {"ok-oob-stop-cont", 0x82,
+	     "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}\n"
+	     "{\"exec-oob\": \"query-status\", \"id\": \"a\"}{\"execute\": \"stop\"}"
+	     "{\"execute\": \"cont\", \"id\": [1, {\"x\": null}]}"},
+	    {"ok-limits", 0x03,
+	     "{\"execute\":\"qmp_capabilities\"}{\"execute\":\"set-vcpu-dirty-limit\","
+	     "\"arguments\":{\"cpu-index\":1,\"dirty-rate\":100}}\n"
+	     "{\"execute\":\"query-vcpu-dirty-limit\"}\n"
+	     "{\"execute\":\"cancel-vcpu-dirty-limit\",\"arguments\":{\"cpu-index\":1}}"},
+	    {"ok-queries", 0x04,
+	     "{\"execute\":\"qmp_capabilities\"}\n"
+	     "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"info status\"}}\n"
+	     "{\"execute\":\"qom-list\",\"arguments\":{\"path\":\"/machine\"}}\n"
+	     "{\"execute\":\"calc-dirty-rate\",\"arguments\":{\"calc-time\":1}}\n"
+	     "{\"execute\":\"query-dirty-rate\"}\n{\"execute\":\"x-query-guest-stats\"}\n"
+	     "{\"execute\":\"query-commands\"}\n{\"execute\":\"quit\"}\n"},
+	    {"bad-utf8-nul-quotes", 0x05,
+	     "{\"execute\":\"\xc0\x80\"}\n{\"execute\":\"\xed\xa0\x80\"}\n"
+	     "{\"execute\":\"query-status\\u0000x\"}\n{'execute': 'qmp_capabilities'}\n"
+	     "[1, 2\n{\"a\": 1, \"a\": 2}\n123456789012345678901234567890\n"},
+	};
 	unsigned int i;
 
+	for (i = 0; i < sizeof(qmp) / sizeof(qmp[0]); i++)
+		emit_text("qmp", qmp[i].name, qmp[i].ctl, qmp[i].s, strlen(qmp[i].s));
+	/*
+	 * Every command of the table, without arguments (some want them:
+	 * errors), a dozen per seed (the target acts on 16 requests at most).
+	 */
+	for (i = 0; qmp_command_at(i); i += 12) {
+		static const char neg[] = "{\"execute\": \"qmp_capabilities\"}\n";
+		const struct qmp_command *c;
+		struct bytes b = {0};
+		char name[32];
+		unsigned int k;
+
+		put(&b, neg, sizeof(neg) - 1);
+		for (k = i; k < i + 12 && (c = qmp_command_at(k)); k++) {
+			char line[128];
+			int n = snprintf(line, sizeof(line), "{\"execute\": \"%s\", \"id\": %u}\n",
+					 c->name, k);
+
+			put(&b, line, (size_t)n);
+		}
+		snprintf(name, sizeof(name), "every-command-%u", i / 12 + 1);
+		emit_text("qmp", name, 0x06, (const char *)b.buf, b.len);
+		free(b.buf);
+	}
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		emit_text("size", sizes[i].name, sizes[i].unit, sizes[i].s, strlen(sizes[i].s));
 	for (i = 0; i < sizeof(clis) / sizeof(clis[0]); i++)
