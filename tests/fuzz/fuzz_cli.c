@@ -94,7 +94,7 @@ static void check_same(const struct vmm_config *a, const struct vmm_config *b, c
 		str_same(a->append, b->append) && a->duration_ns == b->duration_ns &&
 		a->dirty_ring_size == b->dirty_ring_size &&
 		a->dirty_limit_period_ms == b->dirty_limit_period_ms &&
-		str_same(a->stats_path, b->stats_path) &&
+		str_same(a->stats_path, b->stats_path) && str_same(a->name, b->name) &&
 		a->stats_interval_ms == b->stats_interval_ms && a->harvester == b->harvester &&
 		a->harvest_delay_us == b->harvest_delay_us && a->tick_us == b->tick_us,
 	    "%s: a scalar or string field differs", what);
@@ -131,6 +131,7 @@ static void check_bounds(const struct vmm_config *c)
 		       c->dirty_limit_period_ms <= CLI_DIRTY_LIMIT_PERIOD_MAX_MS,
 		   "period %u", c->dirty_limit_period_ms);
 	FUZZ_CHECK(!c->stats_path || c->stats_path[0], "empty stats path");
+	FUZZ_CHECK(!c->name || (c->name[0] && strlen(c->name) <= CLI_NAME_MAX), "name");
 	FUZZ_CHECK(c->stats_interval_ms >= CLI_STATS_INTERVAL_MIN_MS &&
 		       c->stats_interval_ms <= CLI_STATS_INTERVAL_MAX_MS,
 		   "stats interval %u", c->stats_interval_ms);
@@ -196,6 +197,8 @@ static void canonical(const struct vmm_config *c, struct words *w)
 		addf(w, "--qmp=tcp:%s:%u", c->qmp.host, c->qmp.port);
 	if (c->stats_path)
 		addf(w, "--stats=%s", c->stats_path);
+	if (c->name)
+		addf(w, "--name=%s", c->name);
 	addf(w, "--stats-interval=%u", c->stats_interval_ms);
 	addf(w, "--x-harvester=%s", c->harvester == CLI_HARVESTER_SIMPLE ? "simple" : "self");
 	addf(w, "--x-harvest-delay-us=%u", c->harvest_delay_us);

@@ -843,6 +843,10 @@ static void gen_text(void)
 			   "--kernel=/boot/k\0"
 			   "-d\0"
 			   "0.000000001")},
+	    {"ok-name", W("--name\0"
+			  "guest 1\0"
+			  "--qmp\0"
+			  "tcp:localhost:4444")},
 	    {"ok-help", W("-h")},
 	    {"unknown-option", W("--mem=1G\0"
 				 "--bogus")},
