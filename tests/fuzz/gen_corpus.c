@@ -233,8 +233,9 @@ static void emit_stream(const char *name, uint8_t flags, uint32_t cut_seed, cons
 }
 
 /*
- * The guest as vmm boots it (src/vmm/boot_vm.c), 2 vCPUs, the minimum RAM:
- * the kernel loaded, the machine description and the boot structures
+ * The guest as vmm boots it (src/vmm/boot_vm.c), 2 vCPUs, 4 MiB of RAM (half
+ * vmm's minimum, to keep the seed small: the codec does not care): the
+ * kernel loaded, the machine description and the boot structures
  * written.  Returns the end of the kernel's memory (its bss).
  */
 #define REAL_RAM     (4ull << 20)
@@ -830,10 +831,10 @@ static void gen_text(void)
 				"unix:/tmp/vmm.sock")},
 	    {"ok-tcp-v6", W("--qmp=tcp:[::1]:4444\0"
 			    "-m\0"
-			    "4M\0"
+			    "8M\0"
 			    "-c\0"
 			    "256\0"
-			    "--dirty-ring-size=256\0"
+			    "--dirty-ring-size=4096\0"
 			    "--dirty-limit-period=1")},
 	    {"ok-knobs", W("--x-harvester=simple\0"
 			   "--x-tick-us=10\0"
