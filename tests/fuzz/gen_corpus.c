@@ -13,7 +13,8 @@
  * encoder; device trees by vmm's machine-description builder; kernel images
  * from the bundled kernel and the image shapes the loader's tests build;
  * command lines as the README and docs/guest.md write them; QMP sessions
- * and every command of QMP's table.  Files whose
+ * and every command of QMP's table; VM state sections by vmm's section
+ * encoders (gen_vstate.c).  Files whose
  * name starts with "ok-" must be accepted by their parser: the replay tests
  * fail when one stops being (the format changed: run this again).  Output
  * is the same on every run; other files of the corpora (regression inputs)
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gen_corpus.h"
 #include "migrate/mig_stream.h"
 #include "qmp/qmp_dispatch.h"
 #include "stress_abi.h"
@@ -38,26 +40,25 @@
 
 static const char *out_root;
 
-static void die(const char *what)
+void gen_die(const char *what)
 {
 	fprintf(stderr, "gen_corpus: %s\n", what);
 	exit(1);
 }
 
-/* Write corpus/<target>/<name>: a prefix (control bytes) and a body. */
-static void emit(const char *target, const char *name, const void *pre, size_t plen,
-		 const void *body, size_t blen)
+void gen_emit(const char *target, const char *name, const void *pre, size_t plen, const void *body,
+	      size_t blen)
 {
 	char path[4096];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", out_root, target);
 	if (mkdir(path, 0755) && errno != EEXIST)
-		die(path);
+		gen_die(path);
 	snprintf(path, sizeof(path), "%s/%s/%s", out_root, target, name);
 	f = fopen(path, "wb");
 	if (!f || fwrite(pre, 1, plen, f) != plen || fwrite(body, 1, blen, f) != blen || fclose(f))
-		die(path);
+		gen_die(path);
 	printf("%-60s %7zu bytes\n", path, plen + blen);
 }
 
@@ -66,7 +67,7 @@ static void *xcalloc(size_t n, size_t size)
 	void *p = calloc(n, size);
 
 	if (!p)
-		die("out of memory");
+		gen_die("out of memory");
 	return p;
 }
 
@@ -77,10 +78,10 @@ static uint8_t *read_file(const char *path, size_t *len)
 	long n;
 
 	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET))
-		die(path);
+		gen_die(path);
 	buf = xcalloc(1, (size_t)n);
 	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-		die(path);
+		gen_die(path);
 	fclose(f);
 	*len = (size_t)n;
 	return buf;
@@ -88,18 +89,13 @@ static uint8_t *read_file(const char *path, size_t *len)
 
 /* ---- a byte stream ---- */
 
-struct bytes {
-	uint8_t *buf;
-	size_t len, cap;
-};
-
-static void put(struct bytes *b, const void *p, size_t n)
+void gen_put(struct gen_bytes *b, const void *p, size_t n)
 {
 	if (b->len + n > b->cap) {
 		b->cap = (b->len + n) * 2;
 		b->buf = realloc(b->buf, b->cap);
 		if (!b->buf)
-			die("out of memory");
+			gen_die("out of memory");
 	}
 	memcpy(b->buf + b->len, p, n);
 	b->len += n;
@@ -124,7 +120,7 @@ struct src {
 	uint8_t *ram;
 	uint64_t size;
 	struct mig_enc e;
-	struct bytes out;
+	struct gen_bytes out;
 };
 
 /* Move the encoder's queued batch into the stream, as a socket would take it. */
@@ -136,7 +132,7 @@ static void drain(struct src *s)
 		size_t sent = 0;
 
 		for (i = 0; i < n; i++) {
-			put(&s->out, v[i].iov_base, v[i].iov_len);
+			gen_put(&s->out, v[i].iov_base, v[i].iov_len);
 			sent += v[i].iov_len;
 		}
 		mig_enc_advance(&s->e, sent);
@@ -149,7 +145,7 @@ static void drain(struct src *s)
 		while ((r_ = (call)) == -ENOBUFS)                                                  \
 			drain(s);                                                                  \
 		if (r_)                                                                            \
-			die("encoder: " #call);                                                    \
+			gen_die("encoder: " #call);                                                \
 	} while (0)
 
 static void src_init(struct src *s, uint8_t *ram, uint64_t size, unsigned int run_pages,
@@ -162,7 +158,7 @@ static void src_init(struct src *s, uint8_t *ram, uint64_t size, unsigned int ru
 	s->ram = ram;
 	s->size = size;
 	if (mig_enc_init(&s->e, &p))
-		die("mig_enc_init");
+		gen_die("mig_enc_init");
 }
 
 /* Queue pages [first, first + n); drain only when the batch is full. */
@@ -172,7 +168,7 @@ static void send_pages(struct src *s, uint64_t first, uint64_t n)
 		long k = mig_enc_pages(&s->e, first, n);
 
 		if (k < 0)
-			die("mig_enc_pages");
+			gen_die("mig_enc_pages");
 		first += (uint64_t)k;
 		n -= (uint64_t)k;
 		if (n)
@@ -202,7 +198,7 @@ static void send_end(struct src *s, uint32_t chunk)
 	uint8_t digest[MIG_DIGEST_LEN];
 
 	if (mig_digest_mem(s->ram, s->size, chunk, digest))
-		die("mig_digest_mem");
+		gen_die("mig_digest_mem");
 	ENC(s, mig_enc_end(&s->e, digest));
 	drain(s);
 	mig_enc_free(&s->e);
@@ -224,12 +220,13 @@ static struct mig_config config(uint64_t ram_size, uint32_t ncpus, uint32_t chun
 	};
 }
 
-static void emit_stream(const char *name, uint8_t flags, uint32_t cut_seed, const struct bytes *b)
+static void emit_stream(const char *name, uint8_t flags, uint32_t cut_seed,
+			const struct gen_bytes *b)
 {
 	uint8_t pre[4] = {flags, (uint8_t)cut_seed, (uint8_t)(cut_seed >> 8),
 			  (uint8_t)(cut_seed >> 16)};
 
-	emit("mig_stream", name, pre, sizeof(pre), b->buf, b->len);
+	gen_emit("mig_stream", name, pre, sizeof(pre), b->buf, b->len);
 }
 
 /*
@@ -262,12 +259,12 @@ static uint64_t real_guest(uint8_t *ram, const uint8_t *elf, size_t elf_len, str
 
 	if (loader_parse(elf, elf_len, REAL_RAM, li, err, sizeof(err)) ||
 	    loader_copy(li, elf, ram, REAL_RAM))
-		die(err);
+		gen_die(err);
 	if (mdesc_build(fdt, sizeof(fdt), &md, err, sizeof(err)))
-		die(err);
+		gen_die(err);
 	bp.fdt_size = mdesc_size(fdt);
 	if (boot_setup(ram, REAL_RAM, &bp, bi, err, sizeof(err)))
-		die(err);
+		gen_die(err);
 	for (i = 0; i < li->nsegs; i++)
 		if (li->seg[i].paddr + li->seg[i].memsz > end)
 			end = li->seg[i].paddr + li->seg[i].memsz;
@@ -310,7 +307,7 @@ static void real_run(uint8_t *ram, const struct loader_image *li, uint64_t wss_b
 
 /* vCPU state as vmm sets it at boot: the special and general registers. */
 static void vcpu_bytes(const struct boot_info *bi, const struct loader_image *li, unsigned int cpu,
-		       struct bytes *b)
+		       struct gen_bytes *b)
 {
 	struct boot_sregs sregs;
 	struct boot_regs regs;
@@ -320,8 +317,8 @@ static void vcpu_bytes(const struct boot_info *bi, const struct loader_image *li
 	else
 		boot_ap_state(bi, li->ap_entry, cpu, &sregs, &regs);
 	regs.rip += 0x1234 * (cpu + 1); /* it has run since */
-	put(b, &sregs, sizeof(sregs));
-	put(b, &regs, sizeof(regs));
+	gen_put(b, &sregs, sizeof(sregs));
+	gen_put(b, &regs, sizeof(regs));
 }
 
 static void gen_real_stream(const uint8_t *elf, size_t elf_len)
@@ -337,6 +334,7 @@ static void gen_real_stream(const uint8_t *elf, size_t elf_len)
 	static const char line[] = "vmm-stress: cpu 1 pass 3 ";
 
 	wss = real_guest(ram, elf, elf_len, &bi, &li);
+	gen_vstate(&bi, &li);
 	src_init(&s, ram, REAL_RAM, 0, 0);
 	ENC(&s, mig_enc_header(&s.e));
 	ENC(&s, mig_enc_config(&s.e, &c));
@@ -356,7 +354,7 @@ static void gen_real_stream(const uint8_t *elf, size_t elf_len)
 		drain(&s);
 	}
 	for (cpu = 0; cpu < REAL_CPUS; cpu++) {
-		struct bytes v = {0};
+		struct gen_bytes v = {0};
 
 		vcpu_bytes(&bi, &li, cpu, &v);
 		ENC(&s, mig_enc_section(&s.e, SEC_VCPU, cpu, 1, v.buf, (uint32_t)v.len));
@@ -457,7 +455,7 @@ static void gen_small_stream(const struct small *g)
  * often than in the pages of the larger seeds.  One page holds data when
  * data_page is set.
  */
-static void tiny_stream(struct bytes *out, unsigned int npages, bool data_page)
+static void tiny_stream(struct gen_bytes *out, unsigned int npages, bool data_page)
 {
 	uint64_t size = (uint64_t)npages * PAGE;
 	uint8_t *ram = xcalloc(npages, PAGE);
@@ -491,7 +489,7 @@ static void tiny_stream(struct bytes *out, unsigned int npages, bool data_page)
 
 static void gen_tiny_streams(void)
 {
-	struct bytes b;
+	struct gen_bytes b;
 	unsigned int k;
 
 	tiny_stream(&b, 4, false);
@@ -569,13 +567,13 @@ static void gen_mig_reply(void)
 	for (i = 0; i < MIG_DIGEST_LEN; i++)
 		digest[i] = (uint8_t)(i * 17 + 3);
 	n = mig_reply_ack(buf, digest);
-	emit("mig_reply", "ok-ack", &fix, 1, buf, n);
+	gen_emit("mig_reply", "ok-ack", &fix, 1, buf, n);
 	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
 		struct mig_error e = {.code = errs[i].code, .offset = errs[i].offset};
 
 		snprintf(e.msg, sizeof(e.msg), "%s", errs[i].msg);
 		n = mig_reply_error(buf, &e);
-		emit("mig_reply", errs[i].name, i ? &fix : &raw, 1, buf, n);
+		gen_emit("mig_reply", errs[i].name, i ? &fix : &raw, 1, buf, n);
 	}
 }
 
@@ -587,7 +585,7 @@ static void emit_image(const char *name, unsigned int mem_pages, uint8_t flags, 
 {
 	uint8_t pre[3] = {(uint8_t)(mem_pages - 1), (uint8_t)((mem_pages - 1) >> 8), flags};
 
-	emit("loader", name, pre, sizeof(pre), img, len);
+	gen_emit("loader", name, pre, sizeof(pre), img, len);
 }
 
 static void wr32(uint8_t *p, uint32_t v)
@@ -709,12 +707,12 @@ static void gen_loader(const uint8_t *elf, size_t elf_len)
 
 /* ---- device trees ---- */
 
-static void le(struct bytes *b, uint64_t v, unsigned int n)
+static void le(struct gen_bytes *b, uint64_t v, unsigned int n)
 {
 	while (n--) {
 		uint8_t c = (uint8_t)v;
 
-		put(b, &c, 1);
+		gen_put(b, &c, 1);
 		v >>= 8;
 	}
 }
@@ -734,13 +732,13 @@ static void gen_guest_dtb(void)
 	for (i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
 		const struct mdesc *m = &trees[i];
 		static const uint8_t raw = 0, built = 1;
-		struct bytes b = {0};
+		struct gen_bytes b = {0};
 		char name[64];
 
 		if (mdesc_build(fdt, sizeof(fdt), m, err, sizeof(err)))
-			die(err);
+			gen_die(err);
 		/* The blob as the guest gets it. */
-		emit("guest_dtb", names[i], &raw, 1, fdt, mdesc_size(fdt));
+		gen_emit("guest_dtb", names[i], &raw, 1, fdt, mdesc_size(fdt));
 		/* The same description, for vmm's writer to build. */
 		le(&b, m->mem_size >> 12, 4);
 		le(&b, m->ncpus, 2);
@@ -748,9 +746,9 @@ static void gen_guest_dtb(void)
 		le(&b, m->stats_gpa >> 12, 5);
 		le(&b, m->stats_size, 3);
 		le(&b, m->dirty_ring_entries, 4);
-		put(&b, m->bootargs, strlen(m->bootargs));
+		gen_put(&b, m->bootargs, strlen(m->bootargs));
 		snprintf(name, sizeof(name), "%s-built", names[i]);
-		emit("guest_dtb", name, &built, 1, b.buf, b.len);
+		gen_emit("guest_dtb", name, &built, 1, b.buf, b.len);
 		free(b.buf);
 	}
 	/*
@@ -781,7 +779,7 @@ static void gen_guest_dtb(void)
 		};
 		static const uint8_t mode = 2;
 
-		emit("guest_dtb", "ok-libfdt-tree", &mode, 1, tree, sizeof(tree));
+		gen_emit("guest_dtb", "ok-libfdt-tree", &mode, 1, tree, sizeof(tree));
 	}
 }
 
@@ -789,7 +787,7 @@ static void gen_guest_dtb(void)
 
 static void emit_text(const char *target, const char *name, uint8_t pre, const char *s, size_t len)
 {
-	emit(target, name, &pre, pre == 0xff ? 0 : 1, s, len);
+	gen_emit(target, name, &pre, pre == 0xff ? 0 : 1, s, len);
 }
 
 #define NOPRE 0xff
@@ -908,17 +906,17 @@ static void gen_text(void)
 	for (i = 0; qmp_command_at(i); i += 12) {
 		static const char neg[] = "{\"execute\": \"qmp_capabilities\"}\n";
 		const struct qmp_command *c;
-		struct bytes b = {0};
+		struct gen_bytes b = {0};
 		char name[32];
 		unsigned int k;
 
-		put(&b, neg, sizeof(neg) - 1);
+		gen_put(&b, neg, sizeof(neg) - 1);
 		for (k = i; k < i + 12 && (c = qmp_command_at(k)); k++) {
 			char line[128];
 			int n = snprintf(line, sizeof(line), "{\"execute\": \"%s\", \"id\": %u}\n",
 					 c->name, k);
 
-			put(&b, line, (size_t)n);
+			gen_put(&b, line, (size_t)n);
 		}
 		snprintf(name, sizeof(name), "every-command-%u", i / 12 + 1);
 		emit_text("qmp", name, 0x06, (const char *)b.buf, b.len);
