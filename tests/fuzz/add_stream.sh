@@ -5,11 +5,11 @@
 # The file is the bytes a source sent, from the 16-byte header to the END
 # record (e.g. what `nc -l PORT > FILE` received as the destination).  It
 # is written as corpus/mig_stream/ok-recorded-NAME (default: its SHA-1)
-# behind the target's 4 control bytes: flags 0x07 (repair checks, page sums
-# and the digest, so that mutations reach the fields behind them) and a
-# fixed cut seed.  The stream must decode as it is: the replay test
+# behind the target's 4 control bytes: flags 0x47 (repair checks, page sums
+# and the digest, so that mutations reach the fields behind them; vmm's own
+# section table) and a fixed cut seed.  The stream must decode as it is: the replay test
 # (fuzz_replay_mig_stream) then checks that it still does.  Keep it small:
-# a guest of --mem 4M or 8M at most (the target refuses more than 8 MiB).
+# a guest of --mem 8M, vmm's minimum (the target refuses more than 8 MiB).
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 STREAM_FILE [NAME]" >&2; exit 2; }
 src=$1
@@ -21,5 +21,5 @@ if [ "$head" != "VMM-MIG" ]; then
 	exit 1
 fi
 out=$dir/ok-recorded-$name
-{ printf '\007\001\002\003'; cat "$src"; } >"$out"
+{ printf '\107\001\002\003'; cat "$src"; } >"$out"
 echo "added $out ($(wc -c <"$out") bytes)"

@@ -45,6 +45,7 @@
 
 #include "migrate/mig_stream.h"
 #include "migrate/mig_stream_wire.h"
+#include "vmm/vstate.h"
 
 /* Control flags (byte 0). */
 #define FZ_FIX_CHECKS 0x01 /* record checks, DATA sums checks, SECTION checks */
@@ -53,6 +54,7 @@
 #define FZ_GARBAGE    0x08 /* destination RAM starts non-zero (ram_zeroed false) */
 #define FZ_DIRECT     0x10 /* incremental run: page data through mig_dec_direct() */
 #define FZ_REFUSE     0x20 /* hook call 1 + seed % 16 refuses (the first is config) */
+#define FZ_VSTATE     0x40 /* the destination's own section table (below) */
 #define FZ_CTRL	      4
 
 /*
@@ -73,10 +75,12 @@
 #define FZ_GARBAGE_BYTE 0xa5
 
 /*
- * The destination's section table.  Ids and bounds of the real table
- * (src/vmm's state sections) once it exists; until then the shapes the
- * stream codec's tests use: one section per vCPU, required; one device,
- * required; an optional kind with several instances.
+ * The destination's section table.  With FZ_VSTATE, vmm's own: every kind
+ * of state section a VM of the stream's vCPUs saves, all required
+ * (vstate_section_kinds(), no irqchip, as vmm runs).  Without it, the
+ * shapes the stream codec's tests use, small enough that mutations reach
+ * every path: one section per vCPU, required; one device, required; an
+ * optional kind with several instances.
  */
 #define FZ_SEC_VCPU    1
 #define FZ_SEC_CONSOLE 2
@@ -87,6 +91,27 @@ static const struct mig_section_spec fz_specs[] = {
     {.id = FZ_SEC_EXTRA, .instances = 4, .max_len = 100, .name = "extra"},
 };
 #define FZ_NSPECS (sizeof(fz_specs) / sizeof(fz_specs[0]))
+
+/* The table for a stream of ncpus vCPUs; returns its length. */
+static unsigned fz_table(uint8_t flags, uint32_t ncpus, struct mig_section_spec *s)
+{
+	struct vstate_section_kind k[VSTATE_MAX_KINDS];
+	unsigned n;
+
+	if (!(flags & FZ_VSTATE)) {
+		memcpy(s, fz_specs, sizeof(fz_specs));
+		s[0].instances = ncpus;
+		return FZ_NSPECS;
+	}
+	n = vstate_section_kinds(ncpus, false, k);
+	for (unsigned i = 0; i < n; i++)
+		s[i] = (struct mig_section_spec){.id = k[i].id,
+						 .instances = k[i].instances,
+						 .max_len = (uint32_t)k[i].max_len,
+						 .required = true,
+						 .name = k[i].name};
+	return n;
+}
 
 static uint64_t get64(const uint8_t *p)
 {
@@ -249,7 +274,8 @@ static int hook_config(void *opaque, struct mig_dec *d, const struct mig_config 
 		       size_t len)
 {
 	struct dst *t = opaque;
-	struct mig_section_spec s[FZ_NSPECS];
+	struct mig_section_spec s[MIG_MAX_SECTION_KIND];
+	unsigned ns;
 	char why[200];
 
 	FUZZ_CHECK(t->map == NULL, "config hook called twice");
@@ -271,10 +297,9 @@ static int hook_config(void *opaque, struct mig_dec *d, const struct mig_config 
 	if (t->flags & FZ_GARBAGE)
 		memset(t->ram, FZ_GARBAGE_BYTE, c->ram_size);
 	FUZZ_CHECK(mig_dec_set_ram(d, t->ram, c->ram_size) == 0, "set_ram refused");
-	/* One vCPU section per vCPU of the stream, as a real destination has. */
-	memcpy(s, fz_specs, sizeof(s));
-	s[0].instances = c->ncpus;
-	FUZZ_CHECK(mig_dec_set_sections(d, s, FZ_NSPECS) == 0, "set_sections refused");
+	/* The vCPU sections of the stream's vCPUs, as a real destination has. */
+	ns = fz_table(t->flags, c->ncpus, s);
+	FUZZ_CHECK(mig_dec_set_sections(d, s, ns) == 0, "set_sections refused");
 	return 0;
 }
 
@@ -342,13 +367,14 @@ static const struct mig_dec_ops fz_ops = {
 
 static void dst_new(struct dst *t, uint8_t flags, uint32_t refuse_at)
 {
+	struct mig_section_spec s[MIG_MAX_SECTION_KIND];
 	struct mig_dec_params p = {
 	    .ops = &fz_ops,
 	    .opaque = t,
 	    .max_ram = FZ_MAX_RAM,
 	    .ram_zeroed = !(flags & FZ_GARBAGE),
-	    .sections = fz_specs,
-	    .nsections = FZ_NSPECS,
+	    .sections = s,
+	    .nsections = fz_table(flags, 1, s),
 	};
 
 	memset(t, 0, sizeof(*t));

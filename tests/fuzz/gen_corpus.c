@@ -35,6 +35,7 @@
 #include "vmm/boot.h"
 #include "vmm/loader.h"
 #include "vmm/mdesc.h"
+#include "vmm/vstate.h"
 
 #define PAGE MIG_PAGE_SIZE
 
@@ -109,6 +110,7 @@ void gen_put(struct gen_bytes *b, const void *p, size_t n)
 #define FZ_FIX_DIGEST 0x04
 #define FZ_GARBAGE    0x08
 #define FZ_DIRECT     0x10
+#define FZ_VSTATE     0x40
 #define FZ_FIX_ALL    (FZ_FIX_CHECKS | FZ_FIX_SUMS | FZ_FIX_DIGEST)
 
 /* The target's section ids (fuzz_mig_stream.c). */
@@ -305,20 +307,13 @@ static void real_run(uint8_t *ram, const struct loader_image *li, uint64_t wss_b
 	}
 }
 
-/* vCPU state as vmm sets it at boot: the special and general registers. */
-static void vcpu_bytes(const struct boot_info *bi, const struct loader_image *li, unsigned int cpu,
-		       struct gen_bytes *b)
+/* One state section of the real stream, written by the stream encoder. */
+static void real_section(void *opaque, uint32_t id, uint32_t instance, const uint8_t *b, size_t len)
 {
-	struct boot_sregs sregs;
-	struct boot_regs regs;
+	struct src *s = opaque;
 
-	if (cpu == 0)
-		boot_bsp_state(bi, li->entry, &sregs, &regs);
-	else
-		boot_ap_state(bi, li->ap_entry, cpu, &sregs, &regs);
-	regs.rip += 0x1234 * (cpu + 1); /* it has run since */
-	gen_put(b, &sregs, sizeof(sregs));
-	gen_put(b, &regs, sizeof(regs));
+	ENC(s, mig_enc_section(&s->e, id, instance, VSTATE_VERSION, b, (uint32_t)len));
+	drain(s);
 }
 
 static void gen_real_stream(const uint8_t *elf, size_t elf_len)
@@ -330,8 +325,7 @@ static void gen_real_stream(const uint8_t *elf, size_t elf_len)
 	struct boot_info bi;
 	uint64_t wss;
 	struct src s;
-	unsigned int cpu, round;
-	static const char line[] = "vmm-stress: cpu 1 pass 3 ";
+	unsigned int round;
 
 	wss = real_guest(ram, elf, elf_len, &bi, &li);
 	gen_vstate(&bi, &li);
@@ -353,17 +347,10 @@ static void gen_real_stream(const uint8_t *elf, size_t elf_len)
 		ENC(&s, mig_enc_round_end(&s.e));
 		drain(&s);
 	}
-	for (cpu = 0; cpu < REAL_CPUS; cpu++) {
-		struct gen_bytes v = {0};
-
-		vcpu_bytes(&bi, &li, cpu, &v);
-		ENC(&s, mig_enc_section(&s.e, SEC_VCPU, cpu, 1, v.buf, (uint32_t)v.len));
-		drain(&s);
-		free(v.buf);
-	}
-	ENC(&s, mig_enc_section(&s.e, SEC_CONSOLE, 0, 1, line, sizeof(line) - 1));
+	/* The vCPU and device state, as vmm saves it (the target's FZ_VSTATE table). */
+	gen_vstate_sections(&bi, &li, REAL_CPUS, false, real_section, &s);
 	send_end(&s, c.digest_chunk);
-	emit_stream("ok-real-4m-3-rounds", FZ_FIX_ALL, 0x5a5a5a, &s.out);
+	emit_stream("ok-real-4m-3-rounds", FZ_FIX_ALL | FZ_VSTATE, 0x5a5a5a, &s.out);
 	free(s.out.buf);
 	free(dirty);
 	free(ram);

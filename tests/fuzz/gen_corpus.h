@@ -3,6 +3,7 @@
 #ifndef FUZZ_GEN_CORPUS_H
 #define FUZZ_GEN_CORPUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,5 +26,13 @@ void gen_emit(const char *target, const char *name, const void *pre, size_t plen
 
 /* gen_vstate.c: the vstate seeds, from the guest as vmm boots it. */
 void gen_vstate(const struct boot_info *bi, const struct loader_image *li);
+/*
+ * The state sections of that guest with ncpus vCPUs, in the order vmm
+ * saves them, each handed to fn.
+ */
+typedef void (*gen_section_fn)(void *opaque, uint32_t id, uint32_t instance, const uint8_t *b,
+			       size_t len);
+void gen_vstate_sections(const struct boot_info *bi, const struct loader_image *li, unsigned ncpus,
+			 bool irqchip, gen_section_fn fn, void *opaque);
 
 #endif

@@ -129,24 +129,27 @@ static void vcpu_state(struct vstate_vcpu *v, const struct boot_info *bi,
 	}
 }
 
-/* One section in the target's framing: id u16, instance u8, version u8, length u16. */
-static void section(struct gen_bytes *out, uint32_t id, uint32_t instance, struct wire_out *w)
+struct sink {
+	gen_section_fn fn;
+	void *opaque;
+};
+
+/* Hand the section written into w to the sink. */
+static void section(struct sink *out, uint32_t id, uint32_t instance, struct wire_out *w)
 {
 	size_t len;
 	uint8_t *b = wire_out_take(w, &len);
-	uint8_t h[6] = {(uint8_t)id,	(uint8_t)(id >> 8), (uint8_t)instance,
-			VSTATE_VERSION, (uint8_t)len,	    (uint8_t)(len >> 8)};
 
-	if (!b || len > 0xffff)
-		gen_die("a vstate section does not fit the target's framing");
-	gen_put(out, h, sizeof(h));
-	gen_put(out, b, len);
+	if (!b)
+		gen_die("out of memory");
+	out->fn(out->opaque, id, instance, b, len);
 	free(b);
 }
 
-static void vm_sections(struct gen_bytes *out, const struct boot_info *bi,
-			const struct loader_image *li, unsigned ncpus, bool irqchip)
+void gen_vstate_sections(const struct boot_info *bi, const struct loader_image *li, unsigned ncpus,
+			 bool irqchip, gen_section_fn fn, void *opaque)
 {
+	struct sink sink = {fn, opaque}, *out = &sink;
 	static const char line[] = "vmm-stress: cpu 1 pass 3 ";
 	struct vstate_vcpu *v = malloc(sizeof(*v));
 	struct vstate_clock clock = {AT_CLOCK_NS, AT_REALTIME_NS};
@@ -195,6 +198,18 @@ static void vm_sections(struct gen_bytes *out, const struct boot_info *bi,
 	free(v);
 }
 
+/* One section in the target's framing: id u16, instance u8, version u8, length u16. */
+static void framed(void *opaque, uint32_t id, uint32_t instance, const uint8_t *b, size_t len)
+{
+	uint8_t h[6] = {(uint8_t)id,	(uint8_t)(id >> 8), (uint8_t)instance,
+			VSTATE_VERSION, (uint8_t)len,	    (uint8_t)(len >> 8)};
+
+	if (len > 0xffff)
+		gen_die("a vstate section does not fit the target's framing");
+	gen_put(opaque, h, sizeof(h));
+	gen_put(opaque, b, len);
+}
+
 void gen_vstate(const struct boot_info *bi, const struct loader_image *li)
 {
 	static const struct {
@@ -211,7 +226,7 @@ void gen_vstate(const struct boot_info *bi, const struct loader_image *li)
 		uint8_t ctrl = (uint8_t)((vms[i].ncpus - 1) << FZ_CPUS_SHIFT |
 					 (vms[i].irqchip ? FZ_IRQCHIP : 0));
 
-		vm_sections(&b, bi, li, vms[i].ncpus, vms[i].irqchip);
+		gen_vstate_sections(bi, li, vms[i].ncpus, vms[i].irqchip, framed, &b);
 		gen_emit("vstate", vms[i].name, &ctrl, 1, b.buf, b.len);
 		free(b.buf);
 	}
