@@ -881,6 +881,15 @@ static void gen_text(void)
 	     "{\"execute\":\"\xc0\x80\"}\n{\"execute\":\"\xed\xa0\x80\"}\n"
 	     "{\"execute\":\"query-status\\u0000x\"}\n{'execute': 'qmp_capabilities'}\n"
 	     "[1, 2\n{\"a\": 1, \"a\": 2}\n123456789012345678901234567890\n"},
+	    /* Envelopes QEMU refuses, each with its own words (docs/qmp.md). */
+	    {"bad-envelopes", 0x07,
+	     "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}\n"
+	     "{\"execute\": \"query-status\", \"arguments\": 1}\n"
+	     "{\"execute\": \"query-status\", \"exec-oob\": \"query-status\"}\n"
+	     "{\"exec-oob\": \"stop\"}\n{\"execute\": 7}\n{\"id\": 1}\n"
+	     "{\"execute\": \"query-status\", \"cmd\": 1}\n[]\n\"execute\"\n"
+	     "{\"execute\": \"set-vcpu-dirty-limit\", \"arguments\": {\"dirty-rate\": -1}}\n"
+	     "{\"execute\": \"qmp_capabilities\"}\n"},
 	};
 	unsigned int i;
 
