@@ -19,7 +19,7 @@ size) files="src/vmm/size.c" ;;
 cli) files="src/vmm/cli.c" ;;
 guest_cmdline) files="guest/cmdline.c" ;;
 guest_dtb) files="guest/dtb.c" ;;
-vstate) files="src/vmm/vstate.c src/vmm/vstate_dev.c src/vmm/vm_state.c src/vmm/wire.c" ;;
+vstate) files="src/vmm/vstate.c src/vmm/vstate_dev.c src/vmm/wire.c" funcs="check_section check_complete" ;;
 qmp) files="src/qmp/qmp_json_in.c src/qmp/qmp_json_out.c src/qmp/qmp_dispatch.c src/qmp/qmp_args.c src/qmp/qmp_commands.c" ;;
 *) echo "unknown target $t" >&2; exit 2 ;;
 esac
