@@ -96,7 +96,8 @@ static void check_same(const struct vmm_config *a, const struct vmm_config *b, c
 		a->dirty_limit_period_ms == b->dirty_limit_period_ms &&
 		str_same(a->stats_path, b->stats_path) && str_same(a->name, b->name) &&
 		a->stats_interval_ms == b->stats_interval_ms && a->harvester == b->harvester &&
-		a->harvest_delay_us == b->harvest_delay_us && a->tick_us == b->tick_us,
+		a->harvest_delay_us == b->harvest_delay_us && a->tick_us == b->tick_us &&
+		a->x_flip_ns == b->x_flip_ns && a->x_no_backstop == b->x_no_backstop,
 	    "%s: a scalar or string field differs", what);
 	for (i = 0; i < STRESS_MAX_CPUS; i++)
 		FUZZ_CHECK(a->dirty_limit_mib[i] == b->dirty_limit_mib[i],
@@ -119,6 +120,8 @@ static void check_bounds(const struct vmm_config *c)
 	FUZZ_CHECK(c->append && strlen(c->append) <= CLI_APPEND_MAX, "append");
 	FUZZ_CHECK(c->duration_ns <= (uint64_t)CLI_DURATION_MAX_S * 1000000000ull + 999999999ull,
 		   "duration %" PRIu64, c->duration_ns);
+	FUZZ_CHECK(c->x_flip_ns <= (uint64_t)CLI_DURATION_MAX_S * 1000000000ull + 999999999ull,
+		   "flip time %" PRIu64, c->x_flip_ns);
 	FUZZ_CHECK(c->dirty_ring_size >= CLI_DIRTY_RING_MIN &&
 		       c->dirty_ring_size <= CLI_DIRTY_RING_MAX &&
 		       !(c->dirty_ring_size & (c->dirty_ring_size - 1)),
@@ -203,6 +206,11 @@ static void canonical(const struct vmm_config *c, struct words *w)
 	addf(w, "--x-harvester=%s", c->harvester == CLI_HARVESTER_SIMPLE ? "simple" : "self");
 	addf(w, "--x-harvest-delay-us=%u", c->harvest_delay_us);
 	addf(w, "--x-tick-us=%u", c->tick_us);
+	if (c->x_flip_ns)
+		addf(w, "--x-flip-word=%" PRIu64 ".%09" PRIu64, c->x_flip_ns / UINT64_C(1000000000),
+		     c->x_flip_ns % UINT64_C(1000000000));
+	if (c->x_no_backstop)
+		addf(w, "--x-no-backstop");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -827,6 +827,8 @@ static void gen_text(void)
 			   "--stats-interval=10\0"
 			   "--stats=/tmp/s\0"
 			   "--kernel=/boot/k\0"
+			   "--x-flip-word=2.5\0"
+			   "--x-no-backstop\0"
 			   "-d\0"
 			   "0.000000001")},
 	    {"ok-name", W("--name\0"
