@@ -198,36 +198,63 @@ void gen_vstate_sections(const struct boot_info *bi, const struct loader_image *
 	free(v);
 }
 
-/* One section in the target's framing: id u16, instance u8, version u8, length u16. */
+/*
+ * A seed: the sections in the target's framing (id u16, instance u8,
+ * version u8, length u16, bytes), less those a variant leaves out, one of
+ * them perhaps twice.
+ */
+struct seed {
+	struct gen_bytes b;
+	uint32_t drop[2]; /* section ids left out (0: none) */
+	uint32_t twice;	  /* a section id sent twice (0: none) */
+};
+
 static void framed(void *opaque, uint32_t id, uint32_t instance, const uint8_t *b, size_t len)
 {
+	struct seed *sd = opaque;
 	uint8_t h[6] = {(uint8_t)id,	(uint8_t)(id >> 8), (uint8_t)instance,
 			VSTATE_VERSION, (uint8_t)len,	    (uint8_t)(len >> 8)};
 
 	if (len > 0xffff)
 		gen_die("a vstate section does not fit the target's framing");
-	gen_put(opaque, h, sizeof(h));
-	gen_put(opaque, b, len);
+	if (id == sd->drop[0] || id == sd->drop[1])
+		return;
+	for (int k = 0; k < (id == sd->twice ? 2 : 1); k++) {
+		gen_put(&sd->b, h, sizeof(h));
+		gen_put(&sd->b, b, len);
+	}
 }
 
 void gen_vstate(const struct boot_info *bi, const struct loader_image *li)
 {
+	/*
+	 * Whole states, then states the loader must refuse as a whole though
+	 * every section is fine alone (what check_complete() and the
+	 * duplicate checks say), without the 36 KiB stats section where the
+	 * refusal comes before it.
+	 */
 	static const struct {
 		const char *name;
 		unsigned ncpus;
 		bool irqchip;
+		uint32_t drop[2], twice;
 	} vms[] = {
-	    {"ok-boot-2cpu", 2, false},
-	    {"ok-irqchip-1cpu", 1, true},
+	    {"ok-boot-2cpu", 2, false, {0, 0}, 0},
+	    {"ok-irqchip-1cpu", 1, true, {0, 0}, 0},
+	    {"no-clock", 1, false, {VSTATE_SEC_CLOCK, VSTATE_SEC_STATS}, 0},
+	    {"no-irqchip", 1, true, {VSTATE_SEC_IRQCHIP, VSTATE_SEC_STATS}, 0},
+	    {"no-stats", 1, false, {VSTATE_SEC_STATS, 0}, 0},
+	    {"clock-twice", 1, false, {VSTATE_SEC_STATS, 0}, VSTATE_SEC_CLOCK},
+	    {"report-twice", 1, false, {VSTATE_SEC_STATS, 0}, VSTATE_SEC_REPORT},
 	};
 
 	for (size_t i = 0; i < sizeof(vms) / sizeof(vms[0]); i++) {
-		struct gen_bytes b = {0};
+		struct seed sd = {.drop = {vms[i].drop[0], vms[i].drop[1]}, .twice = vms[i].twice};
 		uint8_t ctrl = (uint8_t)((vms[i].ncpus - 1) << FZ_CPUS_SHIFT |
 					 (vms[i].irqchip ? FZ_IRQCHIP : 0));
 
-		gen_vstate_sections(bi, li, vms[i].ncpus, vms[i].irqchip, framed, &b);
-		gen_emit("vstate", vms[i].name, &ctrl, 1, b.buf, b.len);
-		free(b.buf);
+		gen_vstate_sections(bi, li, vms[i].ncpus, vms[i].irqchip, framed, &sd);
+		gen_emit("vstate", vms[i].name, &ctrl, 1, sd.b.buf, sd.b.len);
+		free(sd.b.buf);
 	}
 }
