@@ -3,7 +3,9 @@
  * Fuzz target: QMP, from the bytes a client sends to the replies it reads
  * (src/qmp/): the JSON stream cut into values as QEMU's streamer cuts it
  * (qmp_json_in), each value dispatched in order through negotiation and
- * the command table (qmp_dispatch) against a backend with fixed answers.
+ * the command table (qmp_dispatch) against a backend with fixed answers,
+ * but for migration's URIs, which go through the real parser
+ * (mig_uri_parse(): an accepted one has a host and, to connect to, a port).
  *
  * Input: 1 control byte, then what the client sends (tests/fuzz/qmp.dict).
  *   byte 0: a seed for where the second run cuts the bytes; bit 7: the
@@ -27,6 +29,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "migrate/mig_conn.h"
 #include "qmp/qmp.h"
 #include "qmp/qmp_dispatch.h"
 #include "qmp/qmp_json.h"
@@ -42,6 +45,9 @@ struct fzbe {
 	bool running, async_stop;
 	unsigned int quits;
 	uint64_t limit[FZ_NCPUS];
+	char last_uri[512];
+	struct qmp_migrate_params params;
+	struct qmp_migrate_caps caps;
 };
 
 static const char *be_status(void *o, bool *running)
@@ -135,6 +141,91 @@ static int be_query_limit(void *o, struct qmp_dirty_limit *out, int max)
 		if (b->limit[i])
 			out[n++] = (struct qmp_dirty_limit){i, b->limit[i], b->limit[i] / 2};
 	return n;
+}
+
+/*
+ * Migration: the URIs through the real parser (mig_uri_parse(), as
+ * vm_migrate_start() and the destination's listen do); parameters and
+ * capabilities kept and given back as set; query-migrate reports the last
+ * URI as a failed migration's error, as a destination's ERROR reply, bytes
+ * from outside, would be.
+ */
+static int be_migrate_uri(void *o, const char *uri, bool listen, char *err, size_t len)
+{
+	struct fzbe *b = o;
+	struct mig_uri u;
+	int r = mig_uri_parse(uri, listen, &u, err, len);
+
+	FUZZ_CHECK(r == 0 || (r == -EINVAL && err[0] && strnlen(err, len) < len),
+		   "mig_uri_parse: %d without a message", r);
+	if (r == 0)
+		FUZZ_CHECK(u.host[0] && strnlen(u.host, sizeof(u.host)) < sizeof(u.host) &&
+			       (listen || u.port),
+			   "mig_uri_parse accepted \"%s\" as host \"%s\" port %u", uri, u.host,
+			   u.port);
+	snprintf(b->last_uri, sizeof(b->last_uri), "%s", uri);
+	return r;
+}
+
+static int be_migrate(void *o, const char *uri, char *err, size_t len)
+{
+	return be_migrate_uri(o, uri, false, err, len);
+}
+
+static int be_migrate_incoming(void *o, const char *uri, char *err, size_t len)
+{
+	return be_migrate_uri(o, uri, true, err, len);
+}
+
+static void be_migrate_cancel(void *o)
+{
+}
+
+static void be_query_migrate(void *o, struct qmp_migrate_info *out)
+{
+	struct fzbe *b = o;
+
+	if (!b->last_uri[0])
+		return;
+	out->status = "failed";
+	out->has_ram = out->has_times = true;
+	out->transferred = 4096;
+	out->mbps = 1.5;
+	out->error_desc = b->last_uri;
+}
+
+static int be_set_params(void *o, const struct qmp_migrate_params *p, char *err, size_t len)
+{
+	struct fzbe *b = o;
+
+	for (int k = 0; k < QMP_MP_COUNT; k++)
+		if (p->has[k]) {
+			b->params.has[k] = true;
+			b->params.v[k] = p->v[k];
+		}
+	return 0;
+}
+
+static void be_query_params(void *o, struct qmp_migrate_params *out)
+{
+	*out = ((struct fzbe *)o)->params;
+}
+
+static int be_set_caps(void *o, const struct qmp_migrate_caps *c, char *err, size_t len)
+{
+	struct fzbe *b = o;
+
+	for (int k = 0; k < QMP_MC_COUNT; k++)
+		if (c->has[k]) {
+			b->caps.has[k] = true;
+			b->caps.on[k] = c->on[k];
+		}
+	return 0;
+}
+
+static void be_query_caps(void *o, struct qmp_migrate_caps *out)
+{
+	*out = ((struct fzbe *)o)->caps;
 }
 
 /* ---- checks ---- */
@@ -290,6 +381,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .set_dirty_limit = be_set_limit,
 	    .cancel_dirty_limit = be_cancel_limit,
 	    .query_dirty_limit = be_query_limit,
+	    .migrate = be_migrate,
+	    .migrate_incoming = be_migrate_incoming,
+	    .migrate_cancel = be_migrate_cancel,
+	    .query_migrate = be_query_migrate,
+	    .migrate_set_parameters = be_set_params,
+	    .query_migrate_parameters = be_query_params,
+	    .migrate_set_capabilities = be_set_caps,
+	    .query_migrate_capabilities = be_query_caps,
 	};
 	struct qmp_session s = {0};
 	char why[256] = "";

@@ -883,6 +883,30 @@ static void gen_text(void)
 	     "{\"execute\":\"\xc0\x80\"}\n{\"execute\":\"\xed\xa0\x80\"}\n"
 	     "{\"execute\":\"query-status\\u0000x\"}\n{'execute': 'qmp_capabilities'}\n"
 	     "[1, 2\n{\"a\": 1, \"a\": 2}\n123456789012345678901234567890\n"},
+	    {"ok-migrate", 0x08,
+	     "{\"execute\": \"qmp_capabilities\"}\n"
+	     "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+	     "[{\"capability\": \"dirty-limit\", \"state\": true}, "
+	     "{\"capability\": \"events\", \"state\": true}]}}\n"
+	     "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": "
+	     "134217728, \"downtime-limit\": 300, \"vcpu-dirty-limit\": 1, "
+	     "\"x-vcpu-dirty-limit-period\": 1000, \"cpu-throttle-tailslow\": false}}\n"
+	     "{\"execute\": \"query-migrate-capabilities\"}\n"
+	     "{\"execute\": \"query-migrate-parameters\"}\n"
+	     "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:[::1]:4444\"}}\n"
+	     "{\"execute\": \"query-migrate\"}\n{\"execute\": \"migrate_cancel\"}\n"
+	     "{\"execute\": \"migrate-incoming\", \"arguments\": {\"uri\": \"tcp:0.0.0.0:0\"}}\n"},
+	    {"bad-migrate-uris", 0x09,
+	     "{\"execute\": \"qmp_capabilities\"}\n"
+	     "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:host:0\"}}\n"
+	     "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:[::1]4444\"}}\n"
+	     "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:/tmp/x\"}}\n"
+	     "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp::65536\"}}\n"
+	     "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:\\u0001\\u00ff:1\"}}\n"
+	     "{\"execute\": \"query-migrate\"}\n"
+	     "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+	     "[{\"capability\": \"xbzrle\", \"state\": true}]}}\n"
+	     "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": -1}}\n"},
 	    /* Envelopes QEMU refuses, each with its own words (docs/qmp.md). */
 	    {"bad-envelopes", 0x07,
 	     "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}\n"
