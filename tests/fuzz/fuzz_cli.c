@@ -11,7 +11,10 @@
  *   - parsing is repeatable: a second parse of the same words gives the
  *     same result, message and configuration (getopt's state is reset);
  *   - a configuration accepted keeps the bounds cli.h states (RAM, vCPUs,
- *     ring size, limits, periods, the QMP address, the lengths);
+ *     ring size, limits, periods, the QMP address, the lengths); its
+ *     --incoming address and --x-incoming-fault go through the parsers vmm
+ *     hands them to at start (mig_uri_parse(), mig_fault_parse()), which
+ *     answer with a result or one message;
  *   - it round-trips: written back as one canonical option per field
  *     (--mem=SIZE, --dirty-limit=0=R,1=R,..., --qmp=tcp:[HOST]:PORT, ...),
  *     it parses to the same configuration.
@@ -23,6 +26,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "migrate/mig_conn.h"
+#include "migrate/mig_dst.h"
 #include "vmm/cli.h"
 #include "vmm/size.h"
 
@@ -89,16 +94,19 @@ static void check_same(const struct vmm_config *a, const struct vmm_config *b, c
 {
 	unsigned int i;
 
-	FUZZ_CHECK(
-	    a->mem_size == b->mem_size && a->ncpus == b->ncpus && str_same(a->kernel, b->kernel) &&
-		str_same(a->append, b->append) && a->duration_ns == b->duration_ns &&
-		a->dirty_ring_size == b->dirty_ring_size &&
-		a->dirty_limit_period_ms == b->dirty_limit_period_ms &&
-		str_same(a->stats_path, b->stats_path) && str_same(a->name, b->name) &&
-		a->stats_interval_ms == b->stats_interval_ms && a->harvester == b->harvester &&
-		a->harvest_delay_us == b->harvest_delay_us && a->tick_us == b->tick_us &&
-		a->x_flip_ns == b->x_flip_ns && a->x_no_backstop == b->x_no_backstop,
-	    "%s: a scalar or string field differs", what);
+	FUZZ_CHECK(a->mem_size == b->mem_size && a->ncpus == b->ncpus &&
+		       str_same(a->kernel, b->kernel) && str_same(a->append, b->append) &&
+		       a->duration_ns == b->duration_ns &&
+		       a->dirty_ring_size == b->dirty_ring_size &&
+		       a->dirty_limit_period_ms == b->dirty_limit_period_ms &&
+		       str_same(a->stats_path, b->stats_path) && str_same(a->name, b->name) &&
+		       a->stats_interval_ms == b->stats_interval_ms &&
+		       a->harvester == b->harvester && a->harvest_delay_us == b->harvest_delay_us &&
+		       a->tick_us == b->tick_us && a->x_flip_ns == b->x_flip_ns &&
+		       a->x_no_backstop == b->x_no_backstop && str_same(a->incoming, b->incoming) &&
+		       a->exit_after_migration == b->exit_after_migration &&
+		       str_same(a->x_incoming_fault, b->x_incoming_fault),
+		   "%s: a scalar or string field differs", what);
 	for (i = 0; i < STRESS_MAX_CPUS; i++)
 		FUZZ_CHECK(a->dirty_limit_mib[i] == b->dirty_limit_mib[i],
 			   "%s: vCPU %u's limit %" PRIu64 " vs %" PRIu64, what, i,
@@ -106,6 +114,32 @@ static void check_same(const struct vmm_config *a, const struct vmm_config *b, c
 	FUZZ_CHECK(a->qmp.kind == b->qmp.kind && !strcmp(a->qmp.path, b->qmp.path) &&
 		       !strcmp(a->qmp.host, b->qmp.host) && a->qmp.port == b->qmp.port,
 		   "%s: the QMP address differs", what);
+}
+
+/* What vmm does with --incoming's address at start: the drivers' parser, to listen. */
+static void check_uri(const char *uri)
+{
+	struct mig_uri u;
+	char err[512] = "";
+	int r = mig_uri_parse(uri, true, &u, err, sizeof(err));
+
+	FUZZ_CHECK(r == 0 || (r == -EINVAL && err[0] && strnlen(err, sizeof(err)) < sizeof(err)),
+		   "mig_uri_parse(\"%s\"): %d without a message", uri, r);
+	FUZZ_CHECK(r < 0 || (u.host[0] && strnlen(u.host, sizeof(u.host)) < sizeof(u.host)),
+		   "mig_uri_parse accepted \"%s\" without a host", uri);
+}
+
+/* And with --x-incoming-fault's STAGE:ACTION (mig_fault_parse()). */
+static void check_fault(const char *s)
+{
+	struct mig_fault f;
+	char err[512] = "";
+	int r = mig_fault_parse(s, &f, err, sizeof(err));
+
+	FUZZ_CHECK((r == 0 && f.stage != MIG_FAULT_NONE && f.stage <= MIG_FAULT_END &&
+		    (f.action == MIG_FAULT_EXIT || f.action == MIG_FAULT_STALL)) ||
+		       (r == -EINVAL && err[0] && f.stage == MIG_FAULT_NONE),
+		   "mig_fault_parse(\"%s\"): %d, stage %d", s, r, f.stage);
 }
 
 static void check_bounds(const struct vmm_config *c)
@@ -122,6 +156,14 @@ static void check_bounds(const struct vmm_config *c)
 		   "duration %" PRIu64, c->duration_ns);
 	FUZZ_CHECK(c->x_flip_ns <= (uint64_t)CLI_DURATION_MAX_S * 1000000000ull + 999999999ull,
 		   "flip time %" PRIu64, c->x_flip_ns);
+	FUZZ_CHECK(!c->incoming || !strcmp(c->incoming, "defer") ||
+		       !strncmp(c->incoming, "tcp:", 4),
+		   "--incoming \"%s\"", c->incoming);
+	FUZZ_CHECK(!c->x_incoming_fault || c->incoming, "a fault without --incoming");
+	if (c->incoming && strcmp(c->incoming, "defer"))
+		check_uri(c->incoming);
+	if (c->x_incoming_fault)
+		check_fault(c->x_incoming_fault);
 	FUZZ_CHECK(c->dirty_ring_size >= CLI_DIRTY_RING_MIN &&
 		       c->dirty_ring_size <= CLI_DIRTY_RING_MAX &&
 		       !(c->dirty_ring_size & (c->dirty_ring_size - 1)),
@@ -211,6 +253,12 @@ static void canonical(const struct vmm_config *c, struct words *w)
 		     c->x_flip_ns % UINT64_C(1000000000));
 	if (c->x_no_backstop)
 		addf(w, "--x-no-backstop");
+	if (c->incoming)
+		addf(w, "--incoming=%s", c->incoming);
+	if (c->exit_after_migration)
+		addf(w, "--exit-after-migration");
+	if (c->x_incoming_fault)
+		addf(w, "--x-incoming-fault=%s", c->x_incoming_fault);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -835,6 +835,14 @@ static void gen_text(void)
 			  "guest 1\0"
 			  "--qmp\0"
 			  "tcp:localhost:4444")},
+	    {"ok-incoming", W("--incoming\0"
+			      "tcp:[::1]:4444\0"
+			      "-m\0"
+			      "8M\0"
+			      "--x-incoming-fault=device:stall\0"
+			      "--exit-after-migration")},
+	    {"ok-incoming-defer", W("--incoming=defer\0"
+				    "--qmp=unix:/tmp/d.sock")},
 	    {"ok-help", W("-h")},
 	    {"unknown-option", W("--mem=1G\0"
 				 "--bogus")},
