@@ -60,7 +60,7 @@
 /*
  * The largest guest the target accepts.  Small enough that every
  * execution stays fast (RAM is mapped twice and hashed at the end), large
- * enough for a real guest of the minimum size (--mem 4M) and a stream
+ * enough for a real guest of the minimum size (--mem 8M) and a stream
  * recorded from it.
  */
 #define FZ_MAX_RAM (8ull << 20)
