@@ -16,11 +16,11 @@ mig_stream) files="src/migrate/mig_stream_dec.c src/migrate/mig_stream_dec_rec.c
 mig_reply) files="src/migrate/mig_stream.c" funcs="mig_reply_parse" ;;
 loader) files="src/vmm/loader.c" ;;
 size) files="src/vmm/size.c" ;;
-cli) files="src/vmm/cli.c" ;;
+cli) files="src/vmm/cli.c" funcs="mig_uri_parse mig_fault_parse" ;;
 guest_cmdline) files="guest/cmdline.c" ;;
 guest_dtb) files="guest/dtb.c" ;;
 vstate) files="src/vmm/vstate.c src/vmm/vstate_dev.c src/vmm/wire.c" funcs="check_section check_complete" ;;
-qmp) files="src/qmp/qmp_json_in.c src/qmp/qmp_json_out.c src/qmp/qmp_dispatch.c src/qmp/qmp_args.c src/qmp/qmp_commands.c" ;;
+qmp) files="src/qmp/qmp_json_in.c src/qmp/qmp_json_out.c src/qmp/qmp_dispatch.c src/qmp/qmp_args.c src/qmp/qmp_commands.c src/qmp/qmp_cmd_migrate.c" funcs="mig_uri_parse" ;;
 *) echo "unknown target $t" >&2; exit 2 ;;
 esac
 if [ ! -f build-cov/build.ninja ]; then
