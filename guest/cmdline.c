@@ -13,8 +13,9 @@ static bool token_is(const char *s, unsigned int len, const char *word)
 {
 	unsigned int i;
 
+	/* Stop at the word's end: the token may hold a NUL too. */
 	for (i = 0; i < len; i++)
-		if (word[i] != s[i])
+		if (word[i] == '\0' || word[i] != s[i])
 			return false;
 	return word[len] == '\0';
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run every test: the unit and integration tests in build/, then again with
 # AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and with
-# ThreadSanitizer (build-tsan/).  Prints one summary line at the end:
+# ThreadSanitizer (build-tsan/), then the fuzz targets briefly (build-fuzz/,
+# clang).  Prints one summary line at the end:
 #   "N passed, N failed, N skipped".
 # Run tools/setup.sh first (the README's command does).
 set -u
@@ -58,6 +59,21 @@ run_suite build
 # Sanitizer builds: the sanitizers slow vCPU threads a little, nothing else.
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
 run_suite build-tsan -Db_sanitize=thread -Db_lundef=false
+# The fuzz targets (tests/fuzz, docs/fuzzing.md): clang, libFuzzer, ASan and
+# UBSan; a short run of each from a fixed seed.  No VM, no integration suite.
+if [ ! -f build-fuzz/build.ninja ] &&
+	! CC=clang-14 meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null; then
+	echo "test: setting up build-fuzz failed (clang-14, libclang-rt-14-dev: tools/setup.sh)"
+	fail=$((fail + 1))
+elif ! ninja -C build-fuzz >/dev/null; then
+	echo "test: build of build-fuzz failed"
+	ninja -C build-fuzz | tail -30
+	fail=$((fail + 1))
+else
+	echo "== build-fuzz"
+	run_meson build-fuzz
+fi
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -630,13 +630,15 @@ static unsigned count_members(json_object *o, bool *finite)
 	size_t i, len;
 
 	switch (json_object_get_type(o)) {
-	case json_type_object:
+	case json_type_object: {
+		/* Braces: the macro declares variables, which a label may not precede in C17. */
 		json_object_object_foreach(o, k, v)
 		{
 			(void)k;
 			n += 1 + count_members(v, finite);
 		}
 		break;
+	}
 	case json_type_array:
 		len = json_object_array_length(o);
 		for (i = 0; i < len; i++)

@@ -3,6 +3,7 @@
 #include "vmm/size.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +42,7 @@ int size_parse(const char *s, unsigned default_shift, uint64_t *out, char *err, 
 {
 	const char *p = s;
 	uint64_t v = 0;
+	bool too_large = false;
 	int shift;
 
 	if (!s || !*s) {
@@ -53,12 +55,14 @@ int size_parse(const char *s, unsigned default_shift, uint64_t *out, char *err, 
 	}
 	if (*p < '0' || *p > '9')
 		goto bad;
+	/* Every digit, even past 64 bits: malformed text is reported as such, not as too large. */
 	for (; *p >= '0' && *p <= '9'; p++) {
 		unsigned d = (unsigned)(*p - '0');
 
 		if (v > (UINT64_MAX - d) / 10)
-			goto range;
-		v = v * 10 + d;
+			too_large = true;
+		else
+			v = v * 10 + d;
 	}
 
 	if (!*p) {
@@ -78,7 +82,7 @@ int size_parse(const char *s, unsigned default_shift, uint64_t *out, char *err, 
 			goto bad;
 	}
 
-	if (shift >= 64 || (shift > 0 && v > (UINT64_MAX >> shift)))
+	if (too_large || shift >= 64 || (shift > 0 && v > (UINT64_MAX >> shift)))
 		goto range;
 	*out = v << shift;
 	return 0;

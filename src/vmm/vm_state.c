@@ -347,28 +347,56 @@ static int load_vcpu(struct vm *vm, int i, const struct loaded *l, uint32_t part
 	return 0;
 }
 
+/* Decode and check every section into l, and that none is missing; load nothing. */
+static int check_all(struct vm *vm, struct loaded *l, const struct vm_state *in, char *err,
+		     size_t errlen)
+{
+	int r = vm_state_prepare(vm, err, errlen);
+
+	l->caps = vm->state_caps;
+	for (size_t i = 0; r == 0 && i < in->n; i++)
+		r = check_section(vm, l, &in->sec[i], err, errlen);
+	if (r == 0)
+		r = check_complete(vm, l, err, errlen);
+	return r;
+}
+
+static struct loaded *loaded_new(struct vm *vm, char *err, size_t errlen)
+{
+	struct loaded *l = calloc(1, sizeof(*l) + (size_t)vm->ncpus * sizeof(l->v[0]));
+
+	if (!l)
+		snprintf(err, errlen, "out of memory");
+	return l;
+}
+
+int vm_state_check(struct vm *vm, const struct vm_state *in, char *err, size_t errlen)
+{
+	struct loaded *l = loaded_new(vm, err, errlen);
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	r = check_all(vm, l, in, err, errlen);
+	free(l);
+	return r;
+}
+
 int vm_state_load_parts(struct vm *vm, const struct vm_state *in, uint32_t vcpu_parts, char *err,
 			size_t errlen)
 {
-	struct loaded *l = calloc(1, sizeof(*l) + (size_t)vm->ncpus * sizeof(l->v[0]));
+	struct loaded *l = loaded_new(vm, err, errlen);
 	int r;
 
-	if (!l) {
-		snprintf(err, errlen, "out of memory");
+	if (!l)
 		return -ENOMEM;
-	}
 	if (!vcpus_quiet(vm)) {
 		snprintf(err, errlen, "the VM must be paused or not started to load a state");
 		r = -EBUSY;
 		goto done;
 	}
 	/* 1. Check everything; nothing is loaded yet. */
-	r = vm_state_prepare(vm, err, errlen);
-	l->caps = vm->state_caps;
-	for (size_t i = 0; r == 0 && i < in->n; i++)
-		r = check_section(vm, l, &in->sec[i], err, errlen);
-	if (r == 0)
-		r = check_complete(vm, l, err, errlen);
+	r = check_all(vm, l, in, err, errlen);
 	if (r < 0)
 		goto done;
 

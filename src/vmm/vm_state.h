@@ -57,6 +57,13 @@ int vm_state_save(struct vm *vm, struct vm_state *out, char *err, size_t errlen)
  * there (VM_STATE_TSC_SLACK_NS), or the load fails.
  */
 int vm_state_load(struct vm *vm, const struct vm_state *in, char *err, size_t errlen);
+/*
+ * vm_state_load()'s first step alone: decode and check every section
+ * against this VM and this KVM, and that every section it needs is there;
+ * load nothing.  A destination runs exactly this on the
+ * bytes a source sent before any of them reaches KVM or a device.
+ */
+int vm_state_check(struct vm *vm, const struct vm_state *in, char *err, size_t errlen);
 /* The same, loading only the vCPU parts in vcpu_parts (tests: what if one is left out). */
 int vm_state_load_parts(struct vm *vm, const struct vm_state *in, uint32_t vcpu_parts, char *err,
 			size_t errlen);

@@ -493,10 +493,15 @@ static void test_bad_section_loads_nothing(const struct vm_state *st)
 		vm_destroy(&c);
 		return;
 	}
+	r = vm_state_check(&c, st, err, sizeof(err));
+	check(r == -EINVAL && strstr(err, "MSR 0xdeadbeef"),
+	      "vm_state_check() refuses a state naming MSR 0xdeadbeef: %s", err);
 	r = vm_state_load(&c, st, err, sizeof(err));
 	memcpy(msrs->data + 4, saved, 4);
 	check(r == -EINVAL && strstr(err, "MSR 0xdeadbeef"),
 	      "a state naming MSR 0xdeadbeef is refused: %s", err);
+	r = vm_state_check(&c, st, err, sizeof(err));
+	check(r == 0, "vm_state_check() accepts the state mended %s", r ? err : "");
 	if (save(&c, &got, "the VM after a refused load")) {
 		check(compare_states(&fresh, &got, "after refusal", false) == 0,
 		      "a refused load changed nothing (devices and vCPUs as fresh)");

@@ -112,6 +112,23 @@ static void test_overflow(void **state)
 	}
 }
 
+/* Malformed text is malformed, however many digits it starts with (found by fuzz_size). */
+static void test_malformed_beats_overflow(void **state)
+{
+	static const char *const cases[] = {"118446744073709551615(", "99999999999999999999X",
+					    "18446744073709551616 ", "99999999999999999999999KiBB"};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[256] = "";
+		uint64_t v = 12345;
+
+		assert_int_equal(size_parse(cases[i], SIZE_UNIT_BYTES, &v, err, sizeof(err)),
+				 -EINVAL);
+		assert_true(v == 12345);
+		assert_non_null(strstr(err, "invalid size"));
+	}
+}
+
 static void test_error_message_truncates_safely(void **state)
 {
 	char err[8];
@@ -167,6 +184,7 @@ int main(void)
 	    cmocka_unit_test(test_null_is_invalid),
 	    cmocka_unit_test(test_negative_message),
 	    cmocka_unit_test(test_overflow),
+	    cmocka_unit_test(test_malformed_beats_overflow),
 	    cmocka_unit_test(test_error_message_truncates_safely),
 	    cmocka_unit_test(test_format),
 	};
