@@ -53,6 +53,8 @@ struct mig_tls {
 	bool unknown_name; /* server: the client asked for a name we have no key for */
 	bool key_found;	   /* server: ... for a name we have a key for */
 	char peer_name[MIG_TLS_NAME_MAX + 1];
+	const _Atomic bool *cancel; /* NULL, or: end every wait when true */
+	int slice_ms;
 	int sock_errno; /* the last failed recv()/send()'s errno */
 	uint64_t wire_out, wire_in;
 	uint8_t *out; /* staging: one record's plaintext */
@@ -257,6 +259,8 @@ static int wait_io(struct mig_tls *t, int64_t deadline, const char *what)
 		int64_t left, ms;
 		int r;
 
+		if (t->cancel && atomic_load(t->cancel))
+			return seterr(t, -ECANCELED, "tls: %s: cancelled", what);
 		if (deadline == MIG_TLS_NO_DEADLINE) {
 			ms = -1;
 		} else {
@@ -268,6 +272,8 @@ static int wait_io(struct mig_tls *t, int64_t deadline, const char *what)
 			if (ms > INT_MAX)
 				ms = INT_MAX;
 		}
+		if (t->cancel && (ms < 0 || ms > t->slice_ms))
+			ms = t->slice_ms;
 		r = poll(&p, 1, (int)ms);
 		if (r > 0)
 			return 0; /* ready, or an error/hangup the next call reports */
@@ -529,6 +535,17 @@ int mig_tls_bye(struct mig_tls *t, int64_t deadline)
 		}
 		return record_error(t, rc, "close");
 	}
+}
+
+void mig_tls_set_cancel(struct mig_tls *t, const _Atomic bool *flag, int slice_ms)
+{
+	t->cancel = flag;
+	t->slice_ms = slice_ms > 0 ? slice_ms : 1;
+}
+
+size_t mig_tls_pending(struct mig_tls *t)
+{
+	return t->handshaken ? gnutls_record_check_pending(t->s) : 0;
 }
 
 const char *mig_tls_error(const struct mig_tls *t)

@@ -28,6 +28,7 @@
 #ifndef MIG_TLS_H
 #define MIG_TLS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -113,6 +114,23 @@ int mig_tls_creds_load(struct mig_tls_creds *c, enum mig_tls_endpoint endpoint, 
 		       const char *username, char *err, size_t errlen);
 void mig_tls_creds_free(struct mig_tls_creds *c);
 
+/*
+ * `--object tls-creds-psk,id=ID,dir=DIR[,endpoint=client|server][,username=NAME]`,
+ * QEMU's -object syntax (a comma inside a value is written ",,"; the type
+ * may be given as qom-type=tls-creds-psk).  endpoint defaults to client,
+ * as in QEMU.  Pure: the keys are read by mig_tls_creds_load().
+ */
+#define MIG_TLS_ID_MAX 64u
+struct mig_tls_object {
+	char id[MIG_TLS_ID_MAX + 1];
+	char dir[4096];
+	enum mig_tls_endpoint endpoint;
+	char username[MIG_TLS_NAME_MAX + 1]; /* "" if not given */
+};
+
+/* 0, or -EINVAL with one line in err (QEMU's words where it has some). */
+int mig_tls_object_parse(const char *spec, struct mig_tls_object *o, char *err, size_t errlen);
+
 struct mig_tls;
 
 /*
@@ -148,6 +166,15 @@ int mig_tls_write_all(struct mig_tls *t, const void *buf, size_t len, int64_t de
 ssize_t mig_tls_read(struct mig_tls *t, void *buf, size_t len, int64_t deadline);
 /* Send close_notify by `deadline` (the write side ends; reading may go on). */
 int mig_tls_bye(struct mig_tls *t, int64_t deadline);
+
+/*
+ * Make every wait also end, with -ECANCELED, within slice_ms of *flag
+ * becoming true (set by another thread: the driver's cancel).  The flag
+ * must outlive the session.
+ */
+void mig_tls_set_cancel(struct mig_tls *t, const _Atomic bool *flag, int slice_ms);
+/* Bytes already decrypted and waiting: a read returns them without waiting. */
+size_t mig_tls_pending(struct mig_tls *t);
 
 /* The last error, one line ("" if none). */
 const char *mig_tls_error(const struct mig_tls *t);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mig_tls_keys: the pre-shared keys file (QEMU's keys.psk) and the
- * credentials built from it.  The parser is pure; loading checks the file
- * before it reads it.  See mig_tls.h.
+ * mig_tls_keys: the pre-shared keys file (QEMU's keys.psk), the
+ * credentials built from it and the --object that names them.  The parsers
+ * are pure; loading checks the file before it reads it.  See mig_tls.h.
  */
 #include "migrate/mig_tls.h"
 
@@ -282,4 +282,132 @@ int mig_tls_creds_load(struct mig_tls_creds *c, enum mig_tls_endpoint endpoint, 
 void mig_tls_creds_free(struct mig_tls_creds *c)
 {
 	mig_tls_keys_free(&c->keys);
+}
+
+/*
+ * The next "key=value" of a QEMU option string at *p, with ",," read as a
+ * comma, into key and val.  0, 1 at the end, or -EINVAL.
+ */
+static int next_opt(const char **p, char *key, size_t klen, char *val, size_t vlen, bool *has_val)
+{
+	const char *s = *p;
+	size_t k = 0, v = 0;
+
+	if (!*s)
+		return 1;
+	*has_val = false;
+	while (*s && *s != '=' && *s != ',') {
+		if (k + 1 >= klen)
+			return -EINVAL;
+		key[k++] = *s++;
+	}
+	key[k] = '\0';
+	if (*s == '=') {
+		*has_val = true;
+		s++;
+		while (*s) {
+			if (*s == ',') {
+				if (s[1] != ',')
+					break;
+				s++; /* ",," is one comma */
+			}
+			if (v + 1 >= vlen)
+				return -EINVAL;
+			val[v++] = *s++;
+		}
+	}
+	val[v] = '\0';
+	if (*s == ',')
+		s++;
+	*p = s;
+	return 0;
+}
+
+int mig_tls_object_parse(const char *spec, struct mig_tls_object *o, char *err, size_t errlen)
+{
+	char key[32], val[4096];
+	const char *p = spec;
+	bool has_val, typed = false, has_id = false, has_dir = false;
+	int rc, n = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->endpoint = MIG_TLS_CLIENT;
+	while ((rc = next_opt(&p, key, sizeof(key), val, sizeof(val), &has_val)) == 0) {
+		if (n++ == 0 && !has_val) {
+			/* The first item without '=' is the type, as in QEMU's -object. */
+			snprintf(val, sizeof(val), "%s", key);
+			snprintf(key, sizeof(key), "qom-type");
+			has_val = true;
+		}
+		if (!has_val)
+			return fail(err, errlen, -EINVAL,
+				    "--object: '%s' needs a value (NAME=VALUE)", key);
+		if (!strcmp(key, "qom-type")) {
+			if (strcmp(val, "tls-creds-psk"))
+				return fail(
+				    err, errlen, -EINVAL,
+				    "--object: type '%s' is not supported: only tls-creds-psk",
+				    val);
+			typed = true;
+		} else if (!strcmp(key, "id")) {
+			size_t len = strlen(val);
+
+			if (len == 0 || len > MIG_TLS_ID_MAX)
+				return fail(err, errlen, -EINVAL,
+					    "--object: id must be 1 to %u characters",
+					    MIG_TLS_ID_MAX);
+			for (size_t i = 0; i < len; i++) {
+				char c = val[i];
+
+				/* QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'. */
+				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				      (i && ((c >= '0' && c <= '9') || c == '-' || c == '.' ||
+					     c == '_'))))
+					return fail(
+					    err, errlen, -EINVAL,
+					    "--object: Parameter 'id' expects an identifier");
+			}
+			memcpy(o->id, val, len + 1);
+			has_id = true;
+		} else if (!strcmp(key, "dir")) {
+			if (!val[0])
+				return fail(err, errlen, -EINVAL, "--object: dir is empty");
+			snprintf(o->dir, sizeof(o->dir), "%s", val);
+			has_dir = true;
+		} else if (!strcmp(key, "endpoint")) {
+			if (!strcmp(val, "client"))
+				o->endpoint = MIG_TLS_CLIENT;
+			else if (!strcmp(val, "server"))
+				o->endpoint = MIG_TLS_SERVER;
+			else
+				return fail(
+				    err, errlen, -EINVAL,
+				    "--object: Parameter 'endpoint' does not accept value '%s' (client or server)",
+				    val);
+		} else if (!strcmp(key, "username")) {
+			if (!val[0] || strlen(val) > MIG_TLS_NAME_MAX || strchr(val, ':'))
+				return fail(
+				    err, errlen, -EINVAL,
+				    "--object: username must be 1 to %u characters, without ':'",
+				    MIG_TLS_NAME_MAX);
+			snprintf(o->username, sizeof(o->username), "%s", val);
+		} else {
+			return fail(
+			    err, errlen, -EINVAL,
+			    "--object: Property 'tls-creds-psk.%s' not found (id, dir, endpoint, username)",
+			    key);
+		}
+	}
+	if (rc < 0)
+		return fail(err, errlen, -EINVAL, "--object: a name or value too long in '%s'",
+			    spec);
+	if (!typed)
+		return fail(err, errlen, -EINVAL,
+			    "--object: the type must come first: tls-creds-psk,id=ID,dir=DIR,...");
+	if (!has_id)
+		return fail(err, errlen, -EINVAL, "--object: Parameter 'id' is missing");
+	if (!has_dir)
+		return fail(err, errlen, -EINVAL,
+			    "--object: tls-creds-psk needs dir=DIR (the directory of keys.psk)");
+	return 0;
 }

@@ -241,12 +241,65 @@ static void test_load(void **state)
 	assert_non_null(strstr(err, "has no key for username 'eve'"));
 }
 
+static void test_object(void **state)
+{
+	static const struct {
+		const char *spec;
+		const char *msg; /* NULL: accepted */
+	} bad[] = {
+	    {"tls-creds-psk,id=a", "needs dir=DIR"},
+	    {"tls-creds-psk,dir=/x", "Parameter 'id' is missing"},
+	    {"tls-creds-x509,id=a,dir=/x", "type 'tls-creds-x509' is not supported"},
+	    {"id=a,dir=/x", "the type must come first"},
+	    {"tls-creds-psk,id=a,dir=/x,endpoint=both", "'endpoint' does not accept value 'both'"},
+	    {"tls-creds-psk,id=a,dir=/x,verify-peer=on",
+	     "Property 'tls-creds-psk.verify-peer' not found"},
+	    {"tls-creds-psk,id=a,dir=/x,endpoint", "'endpoint' needs a value"},
+	    {"tls-creds-psk,id=1a,dir=/x", "'id' expects an identifier"},
+	    {"tls-creds-psk,id=a b,dir=/x", "'id' expects an identifier"},
+	    {"tls-creds-psk,id=,dir=/x", "id must be 1 to 64"},
+	    {"tls-creds-psk,id=a,dir=", "dir is empty"},
+	    {"tls-creds-psk,id=a,dir=/x,username=a:b", "username must be"},
+	    {"tls-creds-psk,id=a,dir=/x,username=", "username must be"},
+	    {"tls-creds-psk,id=a,dir=/x,averyveryveryveryverylongpropertyname=1", "too long"},
+	};
+	struct mig_tls_object o;
+	char err[MIG_TLS_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(
+	    mig_tls_object_parse("tls-creds-psk,id=tls0,dir=/etc/vmm", &o, err, sizeof(err)), 0);
+	assert_string_equal(o.id, "tls0");
+	assert_string_equal(o.dir, "/etc/vmm");
+	assert_int_equal(o.endpoint, MIG_TLS_CLIENT); /* QEMU's default */
+	assert_string_equal(o.username, "");
+	assert_int_equal(
+	    mig_tls_object_parse(
+		"qom-type=tls-creds-psk,endpoint=server,id=Sv_1.x-y,dir=/a,,b,,,username=bob", &o,
+		err, sizeof(err)),
+	    0);
+	assert_string_equal(o.id, "Sv_1.x-y");
+	assert_string_equal(o.dir, "/a,b,");
+	assert_int_equal(o.endpoint, MIG_TLS_SERVER);
+	assert_string_equal(o.username, "bob");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(mig_tls_object_parse(bad[i].spec, &o, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].msg) || strncmp(err, "--object: ", 10)) {
+			print_error("%s: \"%s\" does not hold \"%s\"\n", bad[i].spec, err,
+				    bad[i].msg);
+			fail();
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_good),
 	    cmocka_unit_test(test_parse_bad),
 	    cmocka_unit_test(test_parse_many),
+	    cmocka_unit_test(test_object),
 	    cmocka_unit_test_setup_teardown(test_load, dir_setup, dir_teardown),
 	};
 
