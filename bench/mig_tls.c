@@ -4,7 +4,8 @@
  * migration stream.  1 GiB of non-zero guest pages goes through the codec
  * (encoder on one thread, decoder on another, as the source and the
  * destination run them) over loopback TCP, plain and through TLS 1.3 with
- * each AEAD cipher GnuTLS offers, the runs interleaved (plain, TLS, ...,
+ * each AEAD cipher a PSK can use (AES-128-GCM, ChaCha20-Poly1305: the
+ * SHA-256 suites; AES-256-GCM's suite is SHA-384's), the runs interleaved (plain, TLS, ...,
  * plain, TLS, ...) so that a noisy neighbour hits every row alike.  Then
  * the handshake's time and each cipher alone (GnuTLS's AEAD API, 16 KiB
  * records, one thread).  No VM; prints markdown tables.
@@ -48,9 +49,8 @@ static const struct variant {
 	const char *cipher; /* NULL: GnuTLS's order */
 } variants[] = {
     {"plain TCP", false, NULL},
-    {"TLS 1.3 PSK, GnuTLS's choice", true, NULL},
+    {"TLS 1.3 PSK, our order (the default)", true, NULL},
     {"TLS 1.3 PSK", true, "AES-128-GCM"},
-    {"TLS 1.3 PSK", true, "AES-256-GCM"},
     {"TLS 1.3 PSK", true, "CHACHA20-POLY1305"},
 };
 #define NVAR (sizeof(variants) / sizeof(variants[0]))
@@ -364,6 +364,7 @@ static void remove_keys(void)
 
 int main(int argc, char **argv)
 {
+	/* AES-256-GCM only alone: its TLS 1.3 suite hashes with SHA-384, a PSK's is SHA-256. */
 	static const gnutls_cipher_algorithm_t algs[] = {
 	    GNUTLS_CIPHER_AES_128_GCM, GNUTLS_CIPHER_AES_256_GCM, GNUTLS_CIPHER_CHACHA20_POLY1305};
 	uint64_t size = 1024 * MiB;

@@ -173,7 +173,11 @@ int mig_tls_bye(struct mig_tls *t, int64_t deadline);
  * must outlive the session.
  */
 void mig_tls_set_cancel(struct mig_tls *t, const _Atomic bool *flag, int slice_ms);
-/* Bytes already decrypted and waiting: a read returns them without waiting. */
+/*
+ * Bytes already here, decrypted or received and not yet opened: poll() on
+ * the socket may not show them.  (A read may still wait for the rest of a
+ * record.)
+ */
 size_t mig_tls_pending(struct mig_tls *t);
 
 /* The last error, one line ("" if none). */
