@@ -131,6 +131,33 @@ struct mig_tls_object {
 /* 0, or -EINVAL with one line in err (QEMU's words where it has some). */
 int mig_tls_object_parse(const char *spec, struct mig_tls_object *o, char *err, size_t errlen);
 
+/*
+ * The credentials objects of one process (its --object options), looked
+ * up by id as QEMU looks up migration's tls-creds.  Filled at start-up;
+ * read-only afterwards, so any thread may look up.
+ */
+#define MIG_TLS_OBJECTS_MAX 8u
+struct mig_tls_registry {
+	struct mig_tls_object obj[MIG_TLS_OBJECTS_MAX];
+	struct mig_tls_creds creds[MIG_TLS_OBJECTS_MAX];
+	unsigned int n;
+};
+
+/*
+ * Parse spec (mig_tls_object_parse()) and load its keys: 0, or a negative
+ * errno with one line in err (a duplicate id, a bad keys file, ...).
+ */
+int mig_tls_registry_add(struct mig_tls_registry *r, const char *spec, char *err, size_t errlen);
+/*
+ * The credentials of id for endpoint, or NULL with QEMU's words in err
+ * ("No TLS credentials with id 'X'", "Expected TLS credentials for a
+ * client endpoint").
+ */
+const struct mig_tls_creds *mig_tls_registry_find(const struct mig_tls_registry *r, const char *id,
+						  enum mig_tls_endpoint endpoint, char *err,
+						  size_t errlen);
+void mig_tls_registry_free(struct mig_tls_registry *r);
+
 struct mig_tls;
 
 /*

@@ -411,3 +411,52 @@ int mig_tls_object_parse(const char *spec, struct mig_tls_object *o, char *err, 
 			    "--object: tls-creds-psk needs dir=DIR (the directory of keys.psk)");
 	return 0;
 }
+
+int mig_tls_registry_add(struct mig_tls_registry *r, const char *spec, char *err, size_t errlen)
+{
+	struct mig_tls_object o;
+	int rc = mig_tls_object_parse(spec, &o, err, errlen);
+
+	if (rc)
+		return rc;
+	if (r->n == MIG_TLS_OBJECTS_MAX)
+		return fail(err, errlen, -ENOSPC, "--object: at most %u", MIG_TLS_OBJECTS_MAX);
+	for (unsigned int i = 0; i < r->n; i++) {
+		if (!strcmp(r->obj[i].id, o.id))
+			return fail(
+			    err, errlen, -EEXIST,
+			    "--object: attempt to add duplicate property '%s' to object (type 'container')",
+			    o.id);
+	}
+	rc = mig_tls_creds_load(&r->creds[r->n], o.endpoint, o.dir,
+				o.username[0] ? o.username : NULL, err, errlen);
+	if (rc)
+		return rc;
+	r->obj[r->n++] = o;
+	return 0;
+}
+
+const struct mig_tls_creds *mig_tls_registry_find(const struct mig_tls_registry *r, const char *id,
+						  enum mig_tls_endpoint endpoint, char *err,
+						  size_t errlen)
+{
+	for (unsigned int i = 0; i < r->n; i++) {
+		if (strcmp(r->obj[i].id, id))
+			continue;
+		if (r->obj[i].endpoint != endpoint) {
+			fail(err, errlen, -EINVAL, "Expected TLS credentials for a %s endpoint",
+			     endpoint == MIG_TLS_CLIENT ? "client" : "server");
+			return NULL;
+		}
+		return &r->creds[i];
+	}
+	fail(err, errlen, -ENOENT, "No TLS credentials with id '%s'", id);
+	return NULL;
+}
+
+void mig_tls_registry_free(struct mig_tls_registry *r)
+{
+	for (unsigned int i = 0; i < r->n; i++)
+		mig_tls_creds_free(&r->creds[i]);
+	r->n = 0;
+}

@@ -293,6 +293,42 @@ static void test_object(void **state)
 	}
 }
 
+static void test_registry(void **state)
+{
+	struct mig_tls_registry r = {0};
+	char err[MIG_TLS_ERR_LEN], spec[256];
+
+	(void)state;
+	write_keys("qemu:" KEY32 "\nbob:" KEY32 "\n", 0600);
+	snprintf(spec, sizeof(spec), "tls-creds-psk,id=s0,endpoint=server,dir=%s", dir);
+	assert_int_equal(mig_tls_registry_add(&r, spec, err, sizeof(err)), 0);
+	snprintf(spec, sizeof(spec), "tls-creds-psk,id=c0,dir=%s,username=bob", dir);
+	assert_int_equal(mig_tls_registry_add(&r, spec, err, sizeof(err)), 0);
+	assert_int_equal(r.n, 2);
+	/* The same id again. */
+	assert_int_equal(mig_tls_registry_add(&r, spec, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "duplicate property 'c0'"));
+	/* A username the file lacks: refused at start-up, not at the first migration. */
+	snprintf(spec, sizeof(spec), "tls-creds-psk,id=c1,dir=%s,username=eve", dir);
+	assert_int_equal(mig_tls_registry_add(&r, spec, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "no key for username 'eve'"));
+	assert_int_equal(r.n, 2);
+
+	assert_non_null(mig_tls_registry_find(&r, "s0", MIG_TLS_SERVER, err, sizeof(err)));
+	assert_int_equal(mig_tls_registry_find(&r, "c0", MIG_TLS_CLIENT, err, sizeof(err))->keys.n,
+			 1);
+	assert_string_equal(
+	    mig_tls_registry_find(&r, "c0", MIG_TLS_CLIENT, err, sizeof(err))->username, "bob");
+	assert_null(mig_tls_registry_find(&r, "s0", MIG_TLS_CLIENT, err, sizeof(err)));
+	assert_string_equal(err, "Expected TLS credentials for a client endpoint");
+	assert_null(mig_tls_registry_find(&r, "c0", MIG_TLS_SERVER, err, sizeof(err)));
+	assert_string_equal(err, "Expected TLS credentials for a server endpoint");
+	assert_null(mig_tls_registry_find(&r, "x", MIG_TLS_SERVER, err, sizeof(err)));
+	assert_string_equal(err, "No TLS credentials with id 'x'");
+	mig_tls_registry_free(&r);
+	assert_int_equal(r.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +336,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_bad),
 	    cmocka_unit_test(test_parse_many),
 	    cmocka_unit_test(test_object),
+	    cmocka_unit_test_setup_teardown(test_registry, dir_setup, dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_load, dir_setup, dir_teardown),
 	};
 
