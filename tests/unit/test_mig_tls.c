@@ -396,6 +396,7 @@ static void refused(const char *client_dir, const char *user, const char *server
 		print_error("server: %s\nclient: %s\n", sv.err, err);
 		fail();
 	}
+	free(sv.got);
 }
 
 static void test_wrong_key(void **state)
@@ -439,6 +440,7 @@ static void test_plain_source(void **state)
 	close(c);
 	assert_int_equal(sv.hs_rc, -EACCES);
 	assert_int_equal(sv.got_len, 0);
+	free(sv.got);
 	assert_non_null(strstr(sv.err, "the source does not speak TLS (first byte 0x56)"));
 }
 
@@ -531,6 +533,7 @@ static void test_read_deadline(void **state)
 	assert_int_equal(sv.read_rc, -ETIMEDOUT);
 	assert_true(sv.elapsed_ms >= 290 && sv.elapsed_ms < 3000);
 	assert_non_null(strstr(sv.err, "read: the peer did not answer in time"));
+	free(sv.got);
 	mig_tls_free(t);
 	mig_tls_creds_free(&cc);
 	close(c);
@@ -828,6 +831,7 @@ static void test_mitm_handshake(void **state)
 			fail();
 		}
 		assert_int_equal(sv.got_len, 0);
+		free(sv.got);
 		free(m.rec);
 	}
 }
@@ -864,6 +868,7 @@ static void test_replay_session(void **state)
 		fail();
 	}
 	assert_int_equal(sv2.got_len, 0);
+	free(sv2.got);
 	free(m.rec);
 	free(data);
 }
