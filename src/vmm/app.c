@@ -172,6 +172,14 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 		vmm_log("out of memory");
 		return 1;
 	}
+	/* TLS credentials: a missing or open keys file is a configuration error, before anything runs. */
+	for (unsigned i = 0; i < cfg->nobjects; i++) {
+		if (vm_migrate_add_object(mig, cfg->objects[i], err, sizeof(err)) < 0) {
+			vmm_log("%s", err);
+			vm_migrate_free(mig);
+			return 2;
+		}
+	}
 	/* Before any vCPU exists: a bad address is a configuration error, said once. */
 	if (cfg->qmp.kind != CLI_QMP_NONE) {
 		r = vm_qmp_open(&qmp, &vm, &ctl, mig, &cfg->qmp, cfg->name, err, sizeof(err));
