@@ -269,10 +269,17 @@ fail:
 	vm_request_stop(&vm, 1, VM_STOP_ERROR, err);
 	vm_join(&vm);
 out:
-	/* The migration threads end first: they use the VM, QMP and the controller. */
-	vm_migrate_free(mig);
+	/*
+	 * QMP stops first: vm_qmp_stop() unhooks the migration's events (a
+	 * migration thread's event then goes nowhere) and no command can reach
+	 * the migration any more; then the migration threads end (they use the
+	 * VM and the controller).  The other way round, vm_qmp_stop() wrote into
+	 * the freed vm_migrate (AddressSanitizer: heap-use-after-free in
+	 * vm_migrate_set_emit() at every exit with --qmp).
+	 */
 	if (qmp)
 		vm_qmp_stop(qmp, &vm);
+	vm_migrate_free(mig);
 	if (ctl_started)
 		dl_ctrl_stop(&ctl);
 	status = vm.exit_status;
