@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="gcc libc6-dev binutils meson ninja-build pkg-config python3 libfdt-dev libcmocka-dev libjson-c-dev libxxhash-dev linux-libc-dev iproute2 util-linux clang-format"
+PKGS="gcc libc6-dev binutils meson ninja-build pkg-config python3 libfdt-dev libcmocka-dev libjson-c-dev libxxhash-dev libgnutls28-dev linux-libc-dev iproute2 util-linux clang-format"
 # The fuzz targets (docs/fuzzing.md): clang's libFuzzer and sanitizer
 # runtimes; llvm-14 for the coverage figures.
 PKGS="$PKGS clang-14 libclang-rt-14-dev llvm-14"

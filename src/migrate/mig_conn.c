@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Migration sockets: see mig_conn.h. */
 #include "migrate/mig_conn.h"
+#include "migrate/mig_tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -245,8 +246,61 @@ int mig_conn_connect(struct mig_conn *c, const struct mig_uri *u, unsigned timeo
 	return 0;
 }
 
+int mig_conn_start_tls(struct mig_conn *c, const struct mig_tls_creds *creds, unsigned timeout_ms,
+		       char *err, size_t errlen)
+{
+	int rc;
+
+	c->tls = mig_tls_new(c->fd, creds, err, errlen);
+	if (!c->tls)
+		return -ENOMEM;
+	mig_tls_set_cancel(c->tls, &c->cancelled, MIG_CONN_SLICE_MS);
+	rc = mig_tls_handshake(c->tls, mig_tls_deadline(timeout_ms));
+	if (rc)
+		snprintf(err, errlen, "%s", mig_tls_error(c->tls));
+	return rc;
+}
+
+const char *mig_conn_strerror(const struct mig_conn *c, int rc)
+{
+	if (c->tls && mig_tls_error(c->tls)[0])
+		return mig_tls_error(c->tls);
+	return strerror(rc < 0 ? -rc : rc);
+}
+
+/* Up to MIG_CONN_TLS_CHUNK bytes of iov through TLS: the bytes sent, or -errno. */
+static ssize_t tls_writev(struct mig_conn *c, const struct iovec *iov, int n, unsigned timeout_ms)
+{
+	struct iovec v[64];
+	size_t total = 0;
+	int k = 0, rc;
+
+	for (int i = 0; i < n && k < 64 && total < MIG_CONN_TLS_CHUNK; i++) {
+		size_t len = iov[i].iov_len;
+
+		if (len > MIG_CONN_TLS_CHUNK - total)
+			len = MIG_CONN_TLS_CHUNK - total;
+		if (!len)
+			continue;
+		v[k].iov_base = iov[i].iov_base;
+		v[k++].iov_len = len;
+		total += len;
+	}
+	if (atomic_load(&c->cancelled))
+		return -ECANCELED;
+	if (!total)
+		return 0;
+	rc = mig_tls_writev_all(c->tls, v, k, mig_tls_deadline(timeout_ms));
+	if (rc)
+		return rc;
+	c->bytes_out += total;
+	return (ssize_t)total;
+}
+
 ssize_t mig_conn_writev(struct mig_conn *c, const struct iovec *iov, int n, unsigned timeout_ms)
 {
+	if (c->tls)
+		return tls_writev(c, iov, n, timeout_ms);
 	uint64_t dl = now_ms() + timeout_ms;
 
 	for (;;) {
@@ -291,6 +345,16 @@ ssize_t mig_conn_read(struct mig_conn *c, void *buf, size_t len, unsigned timeou
 {
 	uint64_t dl = now_ms() + timeout_ms;
 
+	if (c->tls) {
+		ssize_t n = atomic_load(&c->cancelled)
+				? -ECANCELED
+				: mig_tls_read(c->tls, buf, len, mig_tls_deadline(timeout_ms));
+
+		if (n > 0)
+			c->bytes_in += (uint64_t)n;
+		return n;
+	}
+
 	for (;;) {
 		ssize_t n;
 		int r;
@@ -314,6 +378,8 @@ ssize_t mig_conn_read(struct mig_conn *c, void *buf, size_t len, unsigned timeou
 
 int mig_conn_wait_readable(struct mig_conn *c, unsigned timeout_ms)
 {
+	if (c->tls && mig_tls_pending(c->tls))
+		return 1; /* decrypted already: the socket may have nothing more */
 	return wait_fd(c, c->fd, POLLIN, now_ms() + timeout_ms);
 }
 
@@ -322,8 +388,17 @@ void mig_conn_cancel(struct mig_conn *c)
 	atomic_store(&c->cancelled, true);
 }
 
+/* A close_notify gets this long: the peer has what it needs by then, or never will. */
+#define MIG_CONN_BYE_MS 100
+
 void mig_conn_close(struct mig_conn *c)
 {
+	if (c->tls) {
+		if (!atomic_load(&c->cancelled))
+			mig_tls_bye(c->tls, mig_tls_deadline(MIG_CONN_BYE_MS));
+		mig_tls_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

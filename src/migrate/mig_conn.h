@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mig_conn: every socket operation of the migration drivers, in one place
- * (so that an encrypted channel can be plugged in here: issue 11).  TCP
- * only.  Every call that can wait takes a deadline or a timeout and gives
+ * mig_conn: every socket operation of the migration drivers, in one place.
+ * TCP, plain or through the PSK channel (mig_tls.h, docs/security.md):
+ * after mig_conn_start_tls() every read and write goes through TLS.  Every call that can wait takes a deadline or a timeout and gives
  * up when the connection is cancelled from another thread
  * (mig_conn_cancel(): a shutdown() that wakes any poll at once).
  *
@@ -26,6 +26,24 @@
  */
 #define MIG_CONN_SLICE_MS 50
 
+/*
+ * The longest a TLS handshake may take on a destination: a peer that
+ * connects and says nothing (or half a handshake) holds it no longer.  A
+ * handshake is two round trips and about a millisecond of CPU here
+ * (bench/mig_tls.c); 5 s leaves room for a loaded host and a slow link.
+ */
+#define MIG_CONN_HANDSHAKE_MS 5000u
+
+/*
+ * Application bytes one mig_conn_writev() sends through TLS at most: its
+ * timeout then bounds the time for 256 KiB (a quarter of a second even at
+ * 1 MB/s), as it bounds one writev() of plain TCP.
+ */
+#define MIG_CONN_TLS_CHUNK (256u * 1024u)
+
+struct mig_tls;
+struct mig_tls_creds;
+
 /* The longest host name in a URI (a DNS name is at most 253 bytes). */
 #define MIG_HOST_MAX 256
 
@@ -48,7 +66,8 @@ struct mig_conn {
 	 * -ECANCELED within MIG_CONN_SLICE_MS.
 	 */
 	_Atomic bool cancelled;
-	uint64_t bytes_out, bytes_in;
+	uint64_t bytes_out, bytes_in; /* application bytes (the stream), TLS or not */
+	struct mig_tls *tls;	      /* NULL: plain TCP */
 };
 
 void mig_conn_init(struct mig_conn *c);
@@ -85,6 +104,22 @@ int mig_conn_write_all(struct mig_conn *c, const void *buf, size_t len, unsigned
 ssize_t mig_conn_read(struct mig_conn *c, void *buf, size_t len, unsigned timeout_ms);
 /* Wait up to timeout_ms for something to read (or the end): 1, 0 (timeout), -ECANCELED. */
 int mig_conn_wait_readable(struct mig_conn *c, unsigned timeout_ms);
+
+/*
+ * After connect or accept: TLS over the connection with creds (client
+ * credentials on a source, server on a destination), the handshake done
+ * within timeout_ms or until cancelled; every read and write after it is
+ * TLS.  0, or -errno with one line in err: -EACCES when the peer did not
+ * prove the key or does not speak TLS, -ETIMEDOUT, -ECANCELED, ...
+ */
+int mig_conn_start_tls(struct mig_conn *c, const struct mig_tls_creds *creds, unsigned timeout_ms,
+		       char *err, size_t errlen);
+/*
+ * One line for an error rc returned by a read or write on c: the TLS
+ * layer's sentence when it has one (a record that failed its check, ...),
+ * else strerror(-rc).
+ */
+const char *mig_conn_strerror(const struct mig_conn *c, int rc);
 
 /* Any thread: make every wait on c end with -ECANCELED, now and later. */
 void mig_conn_cancel(struct mig_conn *c);

@@ -211,7 +211,7 @@ static bool receive(struct mig_dst *d, struct mig_dec *dec, uint8_t *staging)
 			       " bytes of the stream",
 			       n == -ETIMEDOUT	 ? "the source sent nothing for 10 s"
 			       : n == -ECANCELED ? "cancelled"
-						 : strerror((int)-n),
+						 : mig_conn_strerror(&d->conn, (int)n),
 			       mig_dec_stats(dec)->bytes);
 			return false;
 		}
@@ -254,6 +254,9 @@ static void *dst_thread(void *arg)
 	rc = mig_conn_accept(&d->conn, d->lfd, 0, err, sizeof(err));
 	close(d->lfd);
 	d->lfd = -1;
+	/* The PSK channel: the source proves the key before one byte of the stream is read. */
+	if (rc == 0 && d->tls)
+		rc = mig_conn_start_tls(&d->conn, d->tls, MIG_CONN_HANDSHAKE_MS, err, sizeof(err));
 	if (rc) {
 		failed(d, "incoming migration failed: %s", err);
 		goto out;

@@ -73,6 +73,8 @@ struct mig_dst {
 	int lfd; /* the listener, from mig_dst_listen() */
 	uint16_t port;
 	struct mig_conn conn;
+	/* Set before mig_dst_start(): the PSK channel's credentials; NULL: plain TCP. */
+	const struct mig_tls_creds *tls;
 	pthread_t thread;
 	bool thread_started;
 	_Atomic bool cancel;

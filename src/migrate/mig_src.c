@@ -249,7 +249,7 @@ static int io_error(struct run *r, long rc, const char *what)
 		return fail(r, -ETIMEDOUT,
 			    "%s: the destination made no progress for %u ms (stalled)", what,
 			    r->s->to.io_ms);
-	return fail(r, (int)rc, "%s: %s", what, strerror((int)-rc));
+	return fail(r, (int)rc, "%s: %s", what, mig_conn_strerror(&r->s->conn, (int)rc));
 }
 
 /* Sleep until t (a rate-limit wait), looking at cancel. */
@@ -507,6 +507,7 @@ static int setup(struct run *r)
 	struct mig_src *s = r->s;
 	struct mig_enc_params ep = {.ram = s->vm.ram, .ram_size = s->vm.ram_size};
 	uint64_t user[MIG_MAX_VCPUS] = {0};
+	const struct mig_tls_creds *tls;
 	char err[256];
 	int rc;
 
@@ -523,9 +524,13 @@ static int setup(struct run *r)
 		s->vm.ops->user_limits(s->vm.opaque, user, s->vm.ncpus);
 	mig_limits_init(&s->lim, s->vm.ncpus, user);
 	s->lim_active = true;
+	tls = s->tls;
 	pthread_mutex_unlock(&s->lock);
 
 	rc = mig_conn_connect(&s->conn, &s->uri, s->to.connect_ms, err, sizeof(err));
+	/* The PSK channel: the destination proves the key before it gets a byte. */
+	if (rc == 0 && tls)
+		rc = mig_conn_start_tls(&s->conn, tls, s->to.connect_ms, err, sizeof(err));
 	if (rc)
 		return rc == -ECANCELED ? fail(r, rc, "cancelled") : fail(r, rc, "%s", err);
 	if (r->ops->prepare_state && r->ops->prepare_state(r->o, err, sizeof(err)))

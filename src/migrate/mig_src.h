@@ -144,6 +144,8 @@ struct mig_src {
 	pthread_t thread;
 	struct mig_uri uri;
 	struct mig_conn conn;
+	/* Under lock: the PSK channel's credentials for the next migration; NULL: plain TCP. */
+	const struct mig_tls_creds *tls;
 	_Atomic bool cancel;
 };
 

@@ -105,9 +105,15 @@ enum qmp_migrate_param {
 	QMP_MP_COUNT
 };
 
+/* The longest tls-creds (an object id) we keep. */
+#define QMP_TLS_CREDS_MAX 64
+
 struct qmp_migrate_params {
 	bool has[QMP_MP_COUNT];
 	uint64_t v[QMP_MP_COUNT];
+	/* tls-creds: the id of a --object tls-creds-psk, "" for plain TCP (docs/security.md). */
+	bool has_tls_creds;
+	char tls_creds[QMP_TLS_CREDS_MAX + 1];
 };
 
 /* The capabilities we take (QEMU's names). */

@@ -177,6 +177,7 @@ const struct qmp_arg qmp_migrate_set_parameters_args[] = {
     {"max-cpu-throttle", QMP_ARG_UINT, true, NULL},
     {"x-vcpu-dirty-limit-period", QMP_ARG_UINT, true, NULL},
     {"vcpu-dirty-limit", QMP_ARG_UINT, true, NULL},
+    {"tls-creds", QMP_ARG_STR, true, NULL},
     {.name = NULL},
 };
 
@@ -196,6 +197,18 @@ void qmp_cmd_migrate_set_parameters(struct qmp_call *c)
 		} else {
 			p.has[k] = qmp_arg_uint(c->args, param_names[k], &p.v[k]);
 		}
+	}
+	{
+		const char *tls = NULL;
+
+		p.has_tls_creds = qmp_arg_str(c->args, "tls-creds", &tls);
+		if (p.has_tls_creds && strlen(tls) > QMP_TLS_CREDS_MAX) {
+			qmp_call_fail(c, "Parameter 'tls-creds' is longer than %d characters",
+				      QMP_TLS_CREDS_MAX);
+			return;
+		}
+		if (p.has_tls_creds)
+			snprintf(p.tls_creds, sizeof(p.tls_creds), "%s", tls);
 	}
 	r = c->be->migrate_set_parameters(c->be->opaque, &p, err, sizeof(err));
 	if (r < 0)
@@ -220,6 +233,8 @@ void qmp_cmd_query_migrate_parameters(struct qmp_call *c)
 		else
 			add_u64(c->ret, param_names[k], p.v[k]);
 	}
+	if (c->ret && p.has_tls_creds)
+		json_object_object_add(c->ret, "tls-creds", json_object_new_string(p.tls_creds));
 }
 
 /* --- capabilities ---------------------------------------------------------------------- */

@@ -172,6 +172,14 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 		vmm_log("out of memory");
 		return 1;
 	}
+	/* TLS credentials: a missing or open keys file is a configuration error, before anything runs. */
+	for (unsigned i = 0; i < cfg->nobjects; i++) {
+		if (vm_migrate_add_object(mig, cfg->objects[i], err, sizeof(err)) < 0) {
+			vmm_log("%s", err);
+			vm_migrate_free(mig);
+			return 2;
+		}
+	}
 	/* Before any vCPU exists: a bad address is a configuration error, said once. */
 	if (cfg->qmp.kind != CLI_QMP_NONE) {
 		r = vm_qmp_open(&qmp, &vm, &ctl, mig, &cfg->qmp, cfg->name, err, sizeof(err));
@@ -262,9 +270,12 @@ fail:
 	vm_join(&vm);
 out:
 	/*
-	 * QMP first (no command reaches the migration any more, and the
-	 * migration's events stop there), then the migration threads (they
-	 * use the VM and the controller).
+	 * QMP stops first: vm_qmp_stop() unhooks the migration's events (a
+	 * migration thread's event then goes nowhere) and no command can reach
+	 * the migration any more; then the migration threads end (they use the
+	 * VM and the controller).  The other way round, vm_qmp_stop() wrote into
+	 * the freed vm_migrate (AddressSanitizer: heap-use-after-free in
+	 * vm_migrate_set_emit() at every exit with --qmp).
 	 */
 	if (qmp)
 		vm_qmp_stop(qmp, &vm);

@@ -29,6 +29,7 @@ enum {
 	OPT_X_NO_BACKSTOP,
 	OPT_INCOMING,
 	OPT_EXIT_AFTER_MIGRATION,
+	OPT_OBJECT,
 	OPT_X_INCOMING_FAULT,
 };
 
@@ -53,6 +54,7 @@ static const struct option long_options[] = {
     {"x-no-backstop", no_argument, NULL, OPT_X_NO_BACKSTOP},
     {"incoming", required_argument, NULL, OPT_INCOMING},
     {"exit-after-migration", no_argument, NULL, OPT_EXIT_AFTER_MIGRATION},
+    {"object", required_argument, NULL, OPT_OBJECT},
     {"x-incoming-fault", required_argument, NULL, OPT_X_INCOMING_FAULT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -125,6 +127,11 @@ static const char usage_text[] =
 	"      --exit-after-migration once a migration of this guest to a destination has\n"
 	"                             completed, exit 0 (default: stay paused in\n"
 	"                             \"postmigrate\" until QMP quit, as QEMU)\n"
+	"      --object tls-creds-psk,id=ID,dir=DIR,endpoint=client|server[,username=NAME]\n"
+	"                             pre-shared key credentials (DIR/keys.psk, QEMU's\n"
+	"                             format); QMP migrate-set-parameters tls-creds=ID\n"
+	"                             then authenticates and encrypts migrations with\n"
+	"                             TLS 1.3 (docs/security.md); up to " STR(CLI_OBJECTS_MAX) " times\n"
 	"\n"
 	"Testing (not a stable interface):\n"
 	"      --x-harvester self|simple\n"
@@ -675,6 +682,14 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t e
 			break;
 		case OPT_EXIT_AFTER_MIGRATION:
 			cfg->exit_after_migration = true;
+			break;
+		case OPT_OBJECT:
+			if (cfg->nobjects == CLI_OBJECTS_MAX) {
+				snprintf(err, errlen, "--object: at most %d", CLI_OBJECTS_MAX);
+				r = -EINVAL;
+			} else {
+				cfg->objects[cfg->nobjects++] = optarg;
+			}
 			break;
 		case OPT_X_INCOMING_FAULT:
 			cfg->x_incoming_fault = optarg;

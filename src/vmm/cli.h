@@ -108,6 +108,8 @@
 #define CLI_NAME_MAX 256
 /* A DNS name is at most 253 characters. */
 #define CLI_QMP_HOST_MAX 256
+/* --object at most this many times (TLS credentials: one per peer is plenty). */
+#define CLI_OBJECTS_MAX 8
 
 enum cli_qmp_kind {
 	CLI_QMP_NONE = 0,
@@ -154,6 +156,9 @@ struct vmm_config {
 	/* Live migration. */
 	const char *incoming;	   /* --incoming tcp:HOST:PORT or "defer"; NULL: a source */
 	bool exit_after_migration; /* exit 0 once this guest has migrated away */
+	/* --object tls-creds-psk,...: checked and loaded by app.c (docs/security.md). */
+	const char *objects[CLI_OBJECTS_MAX];
+	unsigned nobjects;
 
 	/* Test knobs (--x-*). */
 	const char *x_incoming_fault; /* --x-incoming-fault STAGE:ACTION (checked by app.c) */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dirtylimit/dl_ctrl.h"
+#include "migrate/mig_tls.h"
 #include "dirtylimit/dl_rate.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
@@ -39,6 +40,10 @@ struct vm_migrate {
 	struct mig_fault fault;
 	struct mig_dst dst;
 	struct vm_state in_state; /* sections received, loaded at the end */
+
+	/* The PSK channel (docs/security.md). */
+	struct mig_tls_registry tls;	    /* --object: filled before QMP serves, then read-only */
+	char tls_creds[MIG_TLS_ID_MAX + 1]; /* under lock: the tls-creds parameter, "" = plain */
 };
 
 static void emit(struct vm_migrate *m, const char *event, json_object *data)
@@ -349,6 +354,7 @@ void vm_migrate_free(struct vm_migrate *m)
 		mig_dst_destroy(&m->dst);
 	}
 	vm_state_free(&m->in_state);
+	mig_tls_registry_free(&m->tls);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -358,8 +364,45 @@ struct mig_src *vm_migrate_src(struct vm_migrate *m)
 	return &m->src;
 }
 
+int vm_migrate_add_object(struct vm_migrate *m, const char *spec, char *err, size_t errlen)
+{
+	return mig_tls_registry_add(&m->tls, spec, err, errlen);
+}
+
+int vm_migrate_set_tls_creds(struct vm_migrate *m, const char *id, char *err, size_t errlen)
+{
+	if (strlen(id) > MIG_TLS_ID_MAX) {
+		snprintf(err, errlen, "Parameter 'tls-creds' is longer than %u characters",
+			 MIG_TLS_ID_MAX);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->tls_creds, sizeof(m->tls_creds), "%s", id);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+void vm_migrate_tls_creds(struct vm_migrate *m, char *buf, size_t len)
+{
+	pthread_mutex_lock(&m->lock);
+	snprintf(buf, len, "%s", m->tls_creds);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The credentials tls-creds names for endpoint: 0 with *out (NULL: plain), or -EINVAL. */
+static int tls_for(struct vm_migrate *m, enum mig_tls_endpoint ep, const struct mig_tls_creds **out,
+		   char *err, size_t errlen)
+{
+	char id[MIG_TLS_ID_MAX + 1];
+
+	vm_migrate_tls_creds(m, id, sizeof(id));
+	*out = id[0] ? mig_tls_registry_find(&m->tls, id, ep, err, errlen) : NULL;
+	return id[0] && !*out ? -EINVAL : 0;
+}
+
 int vm_migrate_start(struct vm_migrate *m, const char *uri, char *err, size_t errlen)
 {
+	const struct mig_tls_creds *tls;
 	bool post;
 
 	pthread_mutex_lock(&m->lock);
@@ -374,6 +417,15 @@ int vm_migrate_start(struct vm_migrate *m, const char *uri, char *err, size_t er
 			 "the guest has been migrated already: it runs on the destination");
 		return -EBUSY;
 	}
+	if (tls_for(m, MIG_TLS_CLIENT, &tls, err, errlen))
+		return -EINVAL;
+	if (mig_src_active(&m->src)) {
+		snprintf(err, errlen, "There's a migration process in progress");
+		return -EBUSY;
+	}
+	pthread_mutex_lock(&m->src.lock);
+	m->src.tls = tls;
+	pthread_mutex_unlock(&m->src.lock);
 	return mig_src_start(&m->src, uri, err, errlen);
 }
 
@@ -426,7 +478,10 @@ int vm_migrate_incoming_listen(struct vm_migrate *m, const char *uri, const stru
 
 int vm_migrate_incoming_start(struct vm_migrate *m, char *err, size_t errlen)
 {
-	int r = mig_dst_start(&m->dst, err, errlen);
+	int r = tls_for(m, MIG_TLS_SERVER, &m->dst.tls, err, errlen);
+
+	if (r == 0)
+		r = mig_dst_start(&m->dst, err, errlen);
 
 	if (r == 0) {
 		pthread_mutex_lock(&m->lock);

@@ -38,6 +38,15 @@ void vm_migrate_free(struct vm_migrate *m);
 
 /* ---- source ---- */
 int vm_migrate_start(struct vm_migrate *m, const char *uri, char *err, size_t errlen);
+/*
+ * The PSK channel (docs/security.md): --object tls-creds-psk,... at
+ * start-up (keys loaded then: a bad one is a start-up error); the
+ * tls-creds migration parameter names one ("" = plain TCP), looked up when
+ * a migration (or migrate-incoming) starts, as QEMU does.
+ */
+int vm_migrate_add_object(struct vm_migrate *m, const char *spec, char *err, size_t errlen);
+int vm_migrate_set_tls_creds(struct vm_migrate *m, const char *id, char *err, size_t errlen);
+void vm_migrate_tls_creds(struct vm_migrate *m, char *buf, size_t len);
 void vm_migrate_cancel(struct vm_migrate *m);
 /* query-migrate: the incoming migration's figures on a destination, else the source's. */
 void vm_migrate_info(struct vm_migrate *m, struct mig_info *out);

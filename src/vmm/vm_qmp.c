@@ -403,6 +403,8 @@ static int be_set_params(void *o, const struct qmp_migrate_params *in, char *err
 	}
 	if (mig_params_check(&p, err, errlen) < 0)
 		return -EINVAL;
+	if (in->has_tls_creds && vm_migrate_set_tls_creds(q->mig, in->tls_creds, err, errlen) < 0)
+		return -EINVAL;
 	mig_src_set_params(s, &p);
 	return 0;
 }
@@ -414,6 +416,8 @@ static void be_query_params(void *o, struct qmp_migrate_params *out)
 
 	mig_src_get_params(vm_migrate_src(q->mig), &p, NULL);
 	params_to_qmp(&p, out);
+	out->has_tls_creds = true;
+	vm_migrate_tls_creds(q->mig, out->tls_creds, sizeof(out->tls_creds));
 }
 
 static int be_set_caps(void *o, const struct qmp_migrate_caps *in, char *err, size_t errlen)
