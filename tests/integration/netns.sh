@@ -54,13 +54,9 @@ ns_cleanup() {
 	local n p
 	for n in $VM_NAMES; do
 		p=$(vm_pid "$n")
-		[ -n "$p" ] || continue
-		kill -9 "$p" 2>/dev/null
+		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
 	done
-	for n in $VM_NAMES; do
-		p=$(vm_pid "$n")
-		[ -n "$p" ] && wait "$p" 2>/dev/null
-	done
+	wait # the subshells that reap them
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
 	# The pair normally goes with its namespace; not if setup stopped halfway.
@@ -124,14 +120,24 @@ vm_pid() { cat "$TMP/$1.pid" 2>/dev/null; }
 
 # vm_start NAME NS ARGS...: a vmm in NS with a QMP socket in its own
 # directory (so that what it leaves behind is easy to see), its console
-# in $TMP/NAME.out and its stderr in $TMP/NAME.err.
+# in $TMP/NAME.out and its stderr in $TMP/NAME.err.  A subshell starts and
+# reaps it and writes its exit status to $TMP/NAME.rc: so the status is
+# known whoever asks (a $(...) cannot reap this shell's children), and bash
+# does not litter the log with "Killed" for the vmm the tests kill.
 vm_start() {
 	local name=$1 ns=$2
 	shift 2
 	mkdir -p "$(vm_dir "$name")"
-	ip netns exec "$ns" "$VMM" --qmp "unix:$(qmp "$name")" "$@" \
-		>"$TMP/$name.out" 2>"$TMP/$name.err" &
-	echo $! >"$TMP/$name.pid"
+	rm -f "$TMP/$name.pid" "$TMP/$name.rc"
+	(
+		ip netns exec "$ns" "$VMM" --qmp "unix:$(qmp "$name")" "$@" \
+			>"$TMP/$name.out" 2>"$TMP/$name.err" &
+		echo $! >"$TMP/$name.pid.new"
+		mv "$TMP/$name.pid.new" "$TMP/$name.pid"
+		wait $!
+		echo $? >"$TMP/$name.rc"
+	) 2>/dev/null &
+	while [ ! -s "$TMP/$name.pid" ]; do sleep 0.01; done
 	VM_NAMES="$VM_NAMES $name"
 }
 vm_src() { vm_start "$@"; }
@@ -142,30 +148,21 @@ vm_dst() {
 }
 
 # vm_wait_exit NAME SECONDS: wait for it to exit by itself; RC gets its
-# exit status, or "running" if it did not within SECONDS.  (Not in a $(...):
-# only this shell can reap its children.)
+# exit status (128 + N for signal N), or "running" if it did not within
+# SECONDS.
 vm_wait_exit() {
-	local p i
-	p=$(vm_pid "$1")
+	local i
 	for i in $(seq $(($2 * 20))); do
-		kill -0 "$p" 2>/dev/null || break
+		[ -s "$TMP/$1.rc" ] && break
 		sleep 0.05
 	done
-	if kill -0 "$p" 2>/dev/null; then
-		RC=running
-	else
-		wait "$p"
-		RC=$?
-	fi
+	RC=$(cat "$TMP/$1.rc" 2>/dev/null)
+	[ -n "$RC" ] || RC=running
 }
 
 vm_kill() {
-	local p
-	p=$(vm_pid "$1")
-	kill -CONT "$p" 2>/dev/null
-	kill -9 "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	true
+	kill -9 "$(vm_pid "$1")" 2>/dev/null
+	vm_wait_exit "$1" 5
 }
 
 # What NAME left behind once it is gone: a process, a file in its
@@ -180,6 +177,9 @@ vm_left_behind() {
 
 link_down() { ip -n "$NS_A" link set "$VETH_A" down && ip -n "$NS_B" link set "$VETH_B" down; }
 link_up() { ip -n "$NS_A" link set "$VETH_A" up && ip -n "$NS_B" link set "$VETH_B" up; }
+
+# The last thing a vmm said on stderr, but for its per-vCPU summary.
+vm_said() { grep '^vmm:' "$TMP/$1.err" | grep -v '^vmm: vCPU [0-9]*: ' | tail -n 1; }
 
 # Lines of a vmm's stderr worth showing when a check fails.
 vm_tail() { tail -n "${2:-5}" "$TMP/$1.err" 2>/dev/null | sed 's/^/    /'; }
@@ -297,7 +297,7 @@ mig_case() {
 		if [ "$rc" = running ] || [ "$rc" = 0 ] || [ "$rc" -ge 128 ]; then
 			fail "$desc: the destination's exit status is $rc, not 1..127"
 		else
-			pass "$desc: the destination exits $rc: $(grep '^vmm:' "$TMP/$d.err" | tail -n 1)"
+			pass "$desc: the destination exits $rc: $(vm_said $d)"
 		fi
 		;;
 	idle)
@@ -311,7 +311,7 @@ mig_case() {
 		else
 			left=$(vm_left_behind $d)
 			[ "$rc" != 0 ] && [ "$rc" -lt 128 ] &&
-				pass "$desc: the destination exits $rc: $(grep '^vmm:' "$TMP/$d.err" | tail -n 1)" ||
+				pass "$desc: the destination exits $rc: $(vm_said $d)" ||
 				fail "$desc: the destination's exit status is $rc, not 1..127"
 		fi
 		;;
