@@ -28,8 +28,8 @@ mig_case "the destination stalls in a later round" ram2:stall stalled
 mig_case "the destination stalls in the final copy (vCPUs stopped)" device:stall stalled --cont
 mig_case "the destination is stopped (SIGSTOP) in the first pass" "" stalled \
 	--at ram1 --do 'kill -STOP $(cat '"$TMP"'/%DST%.pid)'
+MIG_REPAIR=link_up
 mig_case "the link goes down in the first pass" "" exits \
 	--at ram1 --do "ip -n $NS_A link set $VETH_A down; ip -n $NS_B link set $VETH_B down"
-link_up
 mig_last
 finish

@@ -263,7 +263,8 @@ mig_first() {
 #              one and still waits in inmigrate (then the test kills it)
 #   The options go to migrate_gt.py; %DST% in them becomes the
 #   destination's name (for --do commands: $(vm_pid %DST%)).
-# Then the retry.
+# Then MIG_REPAIR, if set (a command that undoes a lasting fault, e.g.
+# link_up; it is cleared), and the retry.
 DST_EXIT_S=15
 mig_case() {
 	local desc=$1 fault=$2 end=$3 d dns port out rc left a
@@ -324,6 +325,11 @@ mig_case() {
 	esac
 	[ -z "$left" ] && pass "$desc: nothing left behind by the destination" ||
 		fail "$desc: the destination left $(echo $left)"
+	# A fault that outlives the case (a link left down) is repaired first.
+	if [ -n "${MIG_REPAIR:-}" ]; then
+		$MIG_REPAIR
+		MIG_REPAIR=
+	fi
 	mig_retry "$desc: retry to a fresh destination"
 }
 
