@@ -42,6 +42,9 @@ docs/qmp.md, docs/stats.md, docs/guest.md).
         malformed JSON, a migrate while one runs.  Every request must get
         a reply (an error is a reply).  At exit prints one JSON line of
         counts: {"sent", "ok", "errors", "closed"}.
+    migrate_gt.py settle SOCK [TIMEOUT]
+        Every vCPU completes two more passes over its working set (every
+        page it owns written or read, and checked, again) with errors 0.
     migrate_gt.py guest SOCK
         Print the guest's counters (x-query-guest-stats) as JSON.
     migrate_gt.py quit SOCK
@@ -396,6 +399,23 @@ def cmd_chaos(argv):
     return 0
 
 
+def cmd_settle(argv):
+    q = connect(argv[0])
+    timeout = float(argv[1]) if len(argv) > 1 else 10
+    a = stats(q)
+    end = time.monotonic() + timeout
+    while True:
+        b = stats(q)
+        check_errors(b, "guest")
+        check_not_back(a, b, "guest")
+        if all(y["passes"] >= x["passes"] + 2 for x, y in zip(a, b)):
+            print("every vCPU made two more passes, errors 0")
+            return 0
+        if time.monotonic() > end:
+            raise Fail("not every vCPU made two passes in %.0f s: %s -> %s" % (timeout, a, b))
+        time.sleep(0.1)
+
+
 def cmd_guest(argv):
     print(json.dumps(stats(connect(argv[0]))))
     return 0
@@ -408,7 +428,7 @@ def cmd_quit(argv):
 
 
 COMMANDS = {"migrate": cmd_migrate, "ready": cmd_ready, "incoming": cmd_incoming,
-            "guest": cmd_guest, "quit": cmd_quit, "chaos": cmd_chaos}
+            "guest": cmd_guest, "settle": cmd_settle, "quit": cmd_quit, "chaos": cmd_chaos}
 
 
 def main():

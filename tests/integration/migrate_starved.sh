@@ -16,6 +16,11 @@
 # the law is unit-tested with its simulator (tests/unit/test_mig_policy*),
 # and the migration thread's code under sanitizers is exercised by
 # migrate_netns.sh, migrate_cancel.sh and migrate_faults.sh.
+# The link itself is starved too (tbf at 200 Mbit/s, 25 MB/s): the final
+# copy is not rate-limited (as in QEMU), so with max-bandwidth alone a
+# driver that sizes the switchover by the link's speed could switch over
+# with the whole working set in the final copy.
+NS_RATE=200mbit
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netns.sh"
 ns_setup
