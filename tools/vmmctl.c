@@ -54,6 +54,13 @@
 #define MIG_PIPE_INTERVAL_MS 1000
 #define MIG_INTERVAL_MIN_MS  10
 #define MIG_INTERVAL_MAX_MS  60000
+/*
+ * Between two printed samples, query-migrate is still asked this often, so
+ * that a status change (a short migration's end, the final copy) is shown
+ * and acted on within this long: QEMU sends MIGRATION events only with the
+ * "events" capability on, which is not ours to change.
+ */
+#define MIG_POLL_MS 100
 
 struct conn {
 	int fd;
@@ -571,8 +578,8 @@ static int migrate_follow(struct conn *c, const char *uri, bool json, int interv
 	char line[MIGPROG_LINE_MAX], sum[MIGPROG_SUMMARY_MAX];
 	json_object *args = json_object_new_object(), *reply, *ret, *lim;
 	struct sigaction sa = {.sa_handler = on_sigint};
-	double t0, elapsed = 0;
-	bool have_prev = false;
+	double t0, elapsed = 0, printed = -1e9;
+	bool have_prev = false, show;
 
 	if (interval_ms <= 0)
 		interval_ms = tty ? MIG_TTY_INTERVAL_MS : MIG_PIPE_INTERVAL_MS;
@@ -620,7 +627,12 @@ static int migrate_follow(struct conn *c, const char *uri, bool json, int interv
 		}
 		migprog_limits(lim ? json_object_object_get(lim, "return") : NULL, &cur);
 		migprog_carry(have_prev ? &prev : NULL, &cur);
-		if (json) {
+		/* Every interval, and at once when the status changes. */
+		show = elapsed - printed >= interval_ms / 1000.0 - 0.005 || !have_prev ||
+		       strcmp(prev.status, cur.status);
+		if (show)
+			printed = elapsed;
+		if (show && json) {
 			json_object *o = json_object_new_object();
 
 			json_object_object_add(o, "elapsed-ms",
@@ -631,7 +643,7 @@ static int migrate_follow(struct conn *c, const char *uri, bool json, int interv
 			    lim ? json_object_get(json_object_object_get(lim, "return")) : NULL);
 			print_compact(o);
 			json_object_put(o);
-		} else {
+		} else if (show) {
 			migprog_line(&cur, elapsed, line, sizeof(line));
 			if (tty)
 				print_in_place(line);
@@ -645,7 +657,7 @@ static int migrate_follow(struct conn *c, const char *uri, bool json, int interv
 		/* Before any migration QEMU says "none": ours did not start. */
 		if (migprog_final(cur.status) || (!strcmp(cur.status, "none") && elapsed > 1.0))
 			break;
-		wait_migration_event(c, interval_ms);
+		wait_migration_event(c, interval_ms < MIG_POLL_MS ? interval_ms : MIG_POLL_MS);
 	}
 	if (tty)
 		printf("\n");
