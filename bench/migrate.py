@@ -240,6 +240,8 @@ class QemuSide(Side):
             b = os.pread(self.fd, CPU_SIZE * self.ncpus, self.ram + self.addr + CPU_OFF)
         except OSError:
             return None
+        if len(b) < CPU_SIZE * self.ncpus:  # the process is gone (a failed incoming QEMU exits)
+            return None
         out = []
         for i in range(self.ncpus):
             v = struct.unpack_from("<4Q", b, i * CPU_SIZE)
@@ -387,7 +389,7 @@ def run_one(ctx, engine, case, policy, rep):
             if not dst_found and status in ("active", "device", "completed"):
                 dst_found = dst.find_ram(src.addr)
             if dst_found and status in ("device", "completed", "active"):
-                d = dst.counters() if (engine != "vmm" or status != "active") else None
+                d = dst.counters()  # before the switchover: old figures or None
                 if d is not None and progress(d) > last_src[1]:
                     samples.append((mono(), "dst", d))
             time.sleep(POLL)
@@ -451,9 +453,9 @@ def run_one(ctx, engine, case, policy, rep):
             m["src_errors"] = sum(e for _, _, e, _ in c) if c else None
         m["series"] = series
         m["guest_series"] = [(t - t_mig, side, [p for p, _, _, _ in c]) for t, side, c in samples]
-    except (QmpError, OSError, ValueError, KeyError) as e:
+    except Exception as e:  # one run's trouble (or a bug) must not lose the others' results
         m["status"] = "error"
-        m["error"] = str(e)
+        m["error"] = "%s: %s" % (type(e).__name__, e)
         log("%s: %s" % (name, e))
         for s in (src, dst):
             if s is not None and s.proc.poll() is not None:
@@ -595,8 +597,8 @@ def applies(engine, case, policy):
         return False  # QEMU's dirty limit needs its dirty ring
     if engine == "qemu-ring" and policy == "dirty-limit":
         return False  # ours
-    if engine == "qemu-ring" and not CASES[case][4]:
-        return False  # the ring matters under a writer only
+    if engine == "qemu-ring" and (not CASES[case][4] or policy == "none"):
+        return False  # the ring matters under a writer only; without a policy it never converges either
     return True
 
 
@@ -615,6 +617,10 @@ def main():
     ap.add_argument("--plots", help="write PNG plots into this directory (needs --json or makes one)")
     ap.add_argument("--plot-only", help="only draw the plots from this --json file")
     ap.add_argument("--no-lock", action="store_true", help="the caller holds /tmp/vmm-vm.lock")
+    ap.add_argument("--hold", choices=["pair", "case", "repeat"], default="pair",
+                    help="hold the VM lock per pair of VMs (default), per case and repeat (every "
+                         "engine and policy of one case back to back), or per repeat (every case): "
+                         "fewer waits on a busy host")
     args = ap.parse_args()
     if args.plot_only:
         for p in plot(args.plot_only, args.plots or "."):
@@ -644,19 +650,29 @@ def main():
     ctx = Ctx(args)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t_start = mono()
+    def one(engine, case, policy, rep):
+        log("repeat %d: %s %s %s" % (rep + 1, engine, case, policy))
+        fn = lambda: run_one(ctx, engine, case, policy, rep)  # noqa: E731
+        m = fn() if args.no_lock or args.hold != "pair" else with_lock(fn)
+        log("  %s, total %s ms, downtime %s ms, blackout %s ms, rounds %s" % (
+            m.get("status"), m.get("total_ms"), m.get("downtime_ms"),
+            fmt(m.get("blackout_ms")), m.get("rounds")))
+        ctx.add(m)
+
+    def all_of_case(case, rep):
+        todo = [(e, p) for e in engines for p in policies if applies(e, case, p)]
+        if todo and args.hold == "case" and not args.no_lock:
+            with_lock(lambda: [one(e, case, p, rep) for e, p in todo])
+        else:
+            for e, p in todo:
+                one(e, case, p, rep)
+
     for rep in range(args.repeats):
-        for case in cases:
-            for engine in engines:
-                for policy in policies:
-                    if not applies(engine, case, policy):
-                        continue
-                    log("repeat %d: %s %s %s" % (rep + 1, engine, case, policy))
-                    fn = lambda: run_one(ctx, engine, case, policy, rep)  # noqa: E731
-                    m = fn() if args.no_lock else with_lock(fn)
-                    log("  %s, total %s ms, downtime %s ms, blackout %s ms, rounds %s" % (
-                        m.get("status"), m.get("total_ms"), m.get("downtime_ms"),
-                        fmt(m.get("blackout_ms")), m.get("rounds")))
-                    ctx.add(m)
+        if args.hold == "repeat" and not args.no_lock:
+            with_lock(lambda: [all_of_case(case, rep) for case in cases])
+        else:
+            for case in cases:
+                all_of_case(case, rep)
 
     print("# live migration benchmark, %s (%.0f s)\n" % (started, mono() - t_start))
     facts = host_facts()
