@@ -270,9 +270,9 @@ class VmmSide(Side):
     def __init__(self, args, workdir, name, case, ring, incoming=None):
         mem, ncpus, append, _, _ = CASES[case]
         argv = [args.vmm, "--qmp", "unix:" + os.path.join(workdir, name + ".sock"), "-m", mem, "-c",
-                str(ncpus), "--dirty-ring-size", str(ring or 65536), "-a", append]
-        if incoming:
-            argv += ["--incoming", incoming]
+                str(ncpus), "--dirty-ring-size", str(ring or 65536)]
+        # A destination loads no kernel: its guest comes from the stream.
+        argv += ["--incoming", incoming] if incoming else ["-a", append]
         self.ncpus = ncpus
         super().__init__(argv, workdir, name)
 
@@ -616,6 +616,8 @@ def main():
     ap.add_argument("--json", help="write every run (with its time series) to this file")
     ap.add_argument("--plots", help="write PNG plots into this directory (needs --json or makes one)")
     ap.add_argument("--plot-only", help="only draw the plots from this --json file")
+    ap.add_argument("--tables-from", help="only print the tables of these --json files (comma-separated), "
+                                          "e.g. runs of several invocations or an interrupted one")
     ap.add_argument("--no-lock", action="store_true", help="the caller holds /tmp/vmm-vm.lock")
     ap.add_argument("--hold", choices=["pair", "case", "repeat"], default="pair",
                     help="hold the VM lock per pair of VMs (default), per case and repeat (every "
@@ -625,6 +627,17 @@ def main():
     if args.plot_only:
         for p in plot(args.plot_only, args.plots or "."):
             print(p)
+        return
+    if args.tables_from:
+        ctx = Ctx(args)
+        for path in args.tables_from.split(","):
+            with open(path) as f:
+                d = json.load(f)
+            print("- `%s`: started %s, `%s`, %d runs" % (path, d["started"], " ".join(d["argv"]), len(d["runs"])))
+            for m in d["runs"]:
+                ctx.add(m)
+        print()
+        report(ctx)
         return
     args.vmm = args.vmm or os.path.join(args.build, "vmm")
     args.stress = args.stress or os.path.join(args.build, "guest", "stress.elf")
@@ -650,6 +663,15 @@ def main():
     ctx = Ctx(args)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t_start = mono()
+    jpath = args.json or os.path.join(args.data, "runs.json")
+    facts = host_facts()
+
+    def save():
+        """After every run: an interrupted benchmark keeps what it measured (--tables-from)."""
+        with open(jpath + ".tmp", "w") as f:
+            json.dump({"started": started, "facts": facts, "argv": sys.argv, "runs": ctx.runs}, f)
+        os.replace(jpath + ".tmp", jpath)
+
     def one(engine, case, policy, rep):
         log("repeat %d: %s %s %s" % (rep + 1, engine, case, policy))
         fn = lambda: run_one(ctx, engine, case, policy, rep)  # noqa: E731
@@ -658,6 +680,7 @@ def main():
             m.get("status"), m.get("total_ms"), m.get("downtime_ms"),
             fmt(m.get("blackout_ms")), m.get("rounds")))
         ctx.add(m)
+        save()
 
     def all_of_case(case, rep):
         todo = [(e, p) for e in engines for p in policies if applies(e, case, p)]
@@ -675,8 +698,21 @@ def main():
                 all_of_case(case, rep)
 
     print("# live migration benchmark, %s (%.0f s)\n" % (started, mono() - t_start))
-    facts = host_facts()
     print("Host: %s; command: `%s`\n" % (", ".join("%s %s" % kv for kv in facts.items()), " ".join(sys.argv)))
+    report(ctx)
+    if args.plots:
+        os.makedirs(args.plots, exist_ok=True)
+        try:
+            made = plot(jpath, args.plots)
+        except ImportError:
+            # The python3 on PATH may lack Debian's matplotlib: draw with Debian's python3.
+            r = subprocess.run(["/usr/bin/python3", os.path.abspath(__file__), "--plot-only", jpath,
+                                "--plots", args.plots], capture_output=True, text=True)
+            made = r.stdout.split() if r.returncode == 0 else ["(plot failed: %s)" % r.stderr.strip()[-300:]]
+        print("\nPlots: " + ", ".join(made))
+
+
+def report(ctx):
     print("Loopback, medians over the repeats of the completed runs (of all runs where none completed).\n")
     print(HEADER)
     for key in ctx.order:
@@ -696,20 +732,6 @@ def main():
         print("\n## Notes\n")
         for n in sorted(set(notes)):
             print("- " + n)
-    jpath = args.json or (os.path.join(args.data, "runs.json") if args.plots else None)
-    if jpath:
-        with open(jpath, "w") as f:
-            json.dump({"started": started, "facts": facts, "argv": sys.argv, "runs": ctx.runs}, f)
-    if args.plots:
-        os.makedirs(args.plots, exist_ok=True)
-        try:
-            made = plot(jpath, args.plots)
-        except ImportError:
-            # The python3 on PATH may lack Debian's matplotlib: draw with Debian's python3.
-            r = subprocess.run(["/usr/bin/python3", os.path.abspath(__file__), "--plot-only", jpath,
-                                "--plots", args.plots], capture_output=True, text=True)
-            made = r.stdout.split() if r.returncode == 0 else ["(plot failed: %s)" % r.stderr.strip()[-300:]]
-        print("\nPlots: " + ", ".join(made))
 
 
 if __name__ == "__main__":
