@@ -20,7 +20,9 @@ The guest's counters are the ground truth:
 - under vmm, `x-query-guest-stats` on each side's QMP socket.
 
 Cases (the issue's section 8):
-  idle   1 GiB, an idle guest, no bandwidth limit: total time
+  idle   1 GiB, a guest that touches no memory (one vCPU reading one 4 KiB
+         page over and over: vmm exits when every vCPU has halted), no
+         bandwidth limit: total time
   fill   1 GiB, one reader whose 768 MiB working set was written once
          (non-zero pages, never dirtied again), no bandwidth limit:
          throughput on non-zero pages = normal-bytes / total time
@@ -88,7 +90,9 @@ CPU_SIZE = 128  # bytes per struct stress_cpu_stats
 
 CASES = {
     # name: (memory, vCPUs, kernel command line, bandwidth, policies apply)
-    "idle": ("1G", 1, "writers=none readers=none report=0", NO_BW, False),
+    # One vCPU reading one page: no memory activity, but not halted (vmm exits when every
+    # vCPU has halted; QEMU would idle on).
+    "idle": ("1G", 1, "writers=none readers=all wss=4K report=0", NO_BW, False),
     "fill": ("1G", 1, "writers=none readers=all wss=768M report=0", NO_BW, False),
     "hot": ("1G", 1, "writers=all wss=80M report=0", HOT_BW, True),
     "hot2": ("1G", 2, "writers=0 readers=1 wss=80M report=0", HOT_BW, True),
@@ -438,9 +442,9 @@ def run_one(ctx, engine, case, policy, rep):
                     t_dst_first = mono()
                     samples.append((t_dst_first, "dst", d))
                 time.sleep(POLL)
-            if t_dst_first is not None and case != "idle":
+            if t_dst_first is not None:
                 m["blackout_ms"] = (t_dst_first - t_src_last) * 1000
-            elif case != "idle":
+            else:
                 m["dst_stuck"] = True
             time.sleep(AFTER)
             d = dst.counters()
@@ -530,8 +534,10 @@ def plot(data_json, outdir):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(data_json) as f:
-        runs = json.load(f)["runs"]
+    runs = []
+    for path in data_json.split(","):
+        with open(path) as f:
+            runs += json.load(f)["runs"]
     made = []
     for case in ("hot", "hot2"):
         sel = [m for m in runs if m["case"] == case and m.get("rep") == 0 and m.get("series")]
@@ -552,15 +558,16 @@ def plot(data_json, outdir):
                 if j >= len(g):
                     break
                 t.append(g[j][0])
-                r.append((g[j][2][0] - g[i][2][0]) / 256 / (g[j][0] - g[i][0]))
+                # Floored at 0.1 MiB/s for the log scale (a stopped writer shows at the floor).
+                r.append(max(0.1, (g[j][2][0] - g[i][2][0]) / 256 / (g[j][0] - g[i][0])))
                 i = j
             a2.plot(t, r, label=label)
-        a1.set_ylabel("remaining (MiB)")
+        a1.set_ylabel("remaining, query-migrate (MiB)")
         a1.set_yscale("symlog", linthresh=1)
         a1.legend(fontsize=8)
         a2.set_ylabel("writer, guest's counter (MiB/s)")
         a2.set_xlabel("s after migrate")
-        a2.set_yscale("symlog", linthresh=1)
+        a2.set_yscale("log")
         a1.set_title("case %s: 1 GiB, writer on 80 MiB, max-bandwidth 100 MB/s, downtime-limit 300 ms" % case)
         path = os.path.join(outdir, "migrate-%s.png" % case)
         fig.tight_layout()
@@ -615,14 +622,14 @@ def main():
     ap.add_argument("--data", help="directory for logs (default: a new /tmp dir)")
     ap.add_argument("--json", help="write every run (with its time series) to this file")
     ap.add_argument("--plots", help="write PNG plots into this directory (needs --json or makes one)")
-    ap.add_argument("--plot-only", help="only draw the plots from this --json file")
+    ap.add_argument("--plot-only", help="only draw the plots from these --json files (comma-separated)")
     ap.add_argument("--tables-from", help="only print the tables of these --json files (comma-separated), "
                                           "e.g. runs of several invocations or an interrupted one")
     ap.add_argument("--no-lock", action="store_true", help="the caller holds /tmp/vmm-vm.lock")
-    ap.add_argument("--hold", choices=["pair", "case", "repeat"], default="pair",
+    ap.add_argument("--hold", choices=["pair", "case", "repeat", "all"], default="pair",
                     help="hold the VM lock per pair of VMs (default), per case and repeat (every "
                          "engine and policy of one case back to back), or per repeat (every case): "
-                         "fewer waits on a busy host")
+                         "fewer waits on a busy host; or for the whole run (all)")
     args = ap.parse_args()
     if args.plot_only:
         for p in plot(args.plot_only, args.plots or "."):
@@ -690,12 +697,18 @@ def main():
             for e, p in todo:
                 one(e, case, p, rep)
 
-    for rep in range(args.repeats):
-        if args.hold == "repeat" and not args.no_lock:
-            with_lock(lambda: [all_of_case(case, rep) for case in cases])
-        else:
-            for case in cases:
-                all_of_case(case, rep)
+    def all_repeats():
+        for rep in range(args.repeats):
+            if args.hold == "repeat" and not args.no_lock:
+                with_lock(lambda: [all_of_case(case, rep) for case in cases])
+            else:
+                for case in cases:
+                    all_of_case(case, rep)
+
+    if args.hold == "all" and not args.no_lock:
+        with_lock(all_repeats)
+    else:
+        all_repeats()
 
     print("# live migration benchmark, %s (%.0f s)\n" % (started, mono() - t_start))
     print("Host: %s; command: `%s`\n" % (", ".join("%s %s" % kv for kv in facts.items()), " ".join(sys.argv)))
