@@ -513,8 +513,8 @@ def fmt_row(key, ms):
 
 
 def memory_table(ctx):
-    lines = ["| engine | case | guest RAM | source RssAnon growth during the migration (median) | % of guest RAM |",
-             "| --- | --- | --- | ---: | ---: |"]
+    lines = ["| engine | case | policy | guest RAM | source RssAnon growth during the migration (median) "
+             "| % of guest RAM |", "| --- | --- | --- | --- | ---: | ---: |"]
     for key in ctx.order:
         ms = [m for m in ctx.results[key] if m.get("status") == "completed"]
         g = med(ms, "rss_growth_kib")
@@ -522,7 +522,8 @@ def memory_table(ctx):
             continue
         mem = ms[0]["mem"]
         mem_kib = int(mem[:-1]) * (1 << 20 if mem[-1] == "G" else 1 << 10)
-        lines.append("| %s | %s | %s | %d KiB | %.3f |" % (key[0], key[1], mem, g, g / mem_kib * 100))
+        lines.append("| %s | %s | %s | %s | %d KiB | %.3f |" % (key[0], key[1], key[2], mem, g,
+                                                             g / mem_kib * 100))
     return "\n".join(lines)
 
 
@@ -539,6 +540,7 @@ def plot(data_json, outdir):
         with open(path) as f:
             runs += json.load(f)["runs"]
     made = []
+    os.makedirs(outdir, exist_ok=True)
     for case in ("hot", "hot2"):
         sel = [m for m in runs if m["case"] == case and m.get("rep") == 0 and m.get("series")]
         if not sel:
