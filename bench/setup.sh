@@ -2,6 +2,8 @@
 # Install what the benchmarks need and is missing (Debian packages):
 #   qemu-system-x86   the comparison rows (Debian's QEMU 7.2 on bookworm)
 #   gnuplot-nox       the plots (png and pngcairo terminals)
+#   python3-matplotlib  the plots of bench/migrate.py (Debian's python3: run
+#                     it with /usr/bin/python3 if another python3 is first on PATH)
 #   python3           the benchmark itself (standard library only)
 #   zlib1g-dev, libsodium-dev   crc32 and BLAKE2b rows of mig_stream.c (then
 #                     meson setup --reconfigure build)
@@ -10,7 +12,7 @@
 #   bench/setup.sh PKG...     only these packages
 set -eu
 
-PKGS=${*:-"qemu-system-x86 gnuplot-nox python3 zlib1g-dev libsodium-dev"}
+PKGS=${*:-"qemu-system-x86 gnuplot-nox python3 python3-matplotlib zlib1g-dev libsodium-dev"}
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

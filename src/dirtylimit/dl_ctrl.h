@@ -77,6 +77,9 @@ struct dl_ctrl {
 	uint64_t *stats_prev_pages; /* per vCPU, harvested */
 	uint64_t *stats_prev_guest; /* per vCPU, guest pages written */
 	uint64_t *stats_prev_read;  /* per vCPU, guest bytes read */
+	/* Another subsystem's object in each record (dl_stats_set_section()), or NULL. */
+	_Atomic(const struct dl_stats_section *) stats_section;
+	_Atomic bool stats_in_section; /* the controller is inside its get() */
 };
 
 /*

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -98,6 +99,38 @@ static json_object *vcpu_obj(struct dl_ctrl *c, int i, double secs)
 	return o;
 }
 
+/* How often dl_stats_set_section(NULL) looks whether a get() has returned. */
+#define DL_STATS_SECTION_WAIT_NS 1000000L
+
+void dl_stats_set_section(struct dl_ctrl *c, const struct dl_stats_section *s)
+{
+	struct timespec ts = {.tv_nsec = DL_STATS_SECTION_WAIT_NS};
+
+	/*
+	 * Sequentially consistent on both sides (dl_stats_write() raises
+	 * stats_in_section, then loads the section): either the controller sees
+	 * NULL, or we see it inside and wait for it to leave.
+	 */
+	atomic_store(&c->stats_section, s);
+	while (!s && atomic_load(&c->stats_in_section))
+		nanosleep(&ts, NULL);
+}
+
+static void add_section(struct dl_ctrl *c, json_object *root)
+{
+	const struct dl_stats_section *sec;
+
+	atomic_store(&c->stats_in_section, true);
+	sec = atomic_load(&c->stats_section);
+	if (sec) {
+		json_object *o = sec->get(sec->ctx);
+
+		if (o)
+			json_object_object_add(root, sec->name, o);
+	}
+	atomic_store(&c->stats_in_section, false);
+}
+
 void dl_stats_write(struct dl_ctrl *c, uint64_t now_ns)
 {
 	json_object *root = json_object_new_object();
@@ -132,6 +165,7 @@ void dl_stats_write(struct dl_ctrl *c, uint64_t now_ns)
 	for (int i = 0; i < c->vm->ncpus; i++)
 		json_object_array_add(arr, vcpu_obj(c, i, secs));
 	json_object_object_add(root, "vcpus", arr);
+	add_section(c, root);
 	/* Records this stream could not write so far: a reader sees its gaps. */
 	nbout_stats(c->stats, &out);
 	json_object_object_add(root, "records-dropped", json_object_new_uint64(out.dropped));

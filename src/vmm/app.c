@@ -13,11 +13,13 @@
 #include <time.h>
 
 #include "dirtylimit/dl_ctrl.h"
+#include "dirtylimit/dl_stats.h"
 #include "vmm/boot_vm.h"
 #include "vmm/log.h"
 #include "vmm/testknob.h"
 #include "vmm/vm.h"
 #include "vmm/vm_migrate.h"
+#include "vmm/vm_migrate_stats.h"
 #include "vmm/vm_qmp.h"
 
 static void block_signals(sigset_t *set)
@@ -155,6 +157,7 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 	struct dl_ctrl ctl;
 	struct vm_qmp *qmp = NULL;
 	struct vm_migrate *mig = NULL;
+	struct dl_stats_section mig_stats = {.name = "migration", .get = vm_migrate_stats};
 	struct mig_fault fault = {0};
 	char err[512];
 	sigset_t set;
@@ -226,6 +229,10 @@ int app_run(const struct vmm_config *cfg, const struct app_env *env, const uint8
 	if (r < 0)
 		goto fail;
 	ctl_started = true;
+	/* The migration's figures in the --stats stream (docs/stats.md). */
+	mig_stats.ctx = mig;
+	if (env->stats)
+		dl_stats_set_section(&ctl, &mig_stats);
 	if (cfg->incoming) {
 		/* QMP serves while the guest loads ("inmigrate"; migrate-incoming for defer). */
 		if (qmp) {
@@ -273,10 +280,13 @@ out:
 	 * QMP stops first: vm_qmp_stop() unhooks the migration's events (a
 	 * migration thread's event then goes nowhere) and no command can reach
 	 * the migration any more; then the migration threads end (they use the
-	 * VM and the controller).  The other way round, vm_qmp_stop() wrote into
+	 * VM and the controller).  The stats stream stops reading the
+	 * migration's figures before either.  The other way round, vm_qmp_stop() wrote into
 	 * the freed vm_migrate (AddressSanitizer: heap-use-after-free in
 	 * vm_migrate_set_emit() at every exit with --qmp).
 	 */
+	if (ctl_started)
+		dl_stats_set_section(&ctl, NULL);
 	if (qmp)
 		vm_qmp_stop(qmp, &vm);
 	vm_migrate_free(mig);
