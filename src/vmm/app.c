@@ -277,11 +277,11 @@ fail:
 	vm_join(&vm);
 out:
 	/*
-	 * QMP stops first: vm_qmp_stop() unhooks the migration's events (a
-	 * migration thread's event then goes nowhere) and no command can reach
-	 * the migration any more; then the migration threads end (they use the
-	 * VM and the controller).  The stats stream stops reading the
-	 * migration's figures before either.  The other way round, vm_qmp_stop() wrote into
+	 * The stats stream stops reading the migration's figures; QMP stops
+	 * next: vm_qmp_stop() unhooks the migration's events (a migration
+	 * thread's event then goes nowhere) and no command can reach the
+	 * migration any more; then the migration threads end (they use the VM
+	 * and the controller).  The other way round, vm_qmp_stop() wrote into
 	 * the freed vm_migrate (AddressSanitizer: heap-use-after-free in
 	 * vm_migrate_set_emit() at every exit with --qmp).
 	 */
