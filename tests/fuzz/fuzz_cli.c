@@ -172,8 +172,10 @@ static void check_bounds(const struct vmm_config *c)
 		FUZZ_CHECK(c->dirty_limit_mib[i] <= CLI_DIRTY_LIMIT_MAX_MIB &&
 			       (i < c->ncpus || c->dirty_limit_mib[i] == 0),
 			   "limit of vCPU %u: %" PRIu64, i, c->dirty_limit_mib[i]);
-	FUZZ_CHECK(c->dirty_limit_period_ms >= CLI_DIRTY_LIMIT_PERIOD_MIN_MS &&
-		       c->dirty_limit_period_ms <= CLI_DIRTY_LIMIT_PERIOD_MAX_MS,
+	/* 0: each law's own period (--dirty-limit-law), the default. */
+	FUZZ_CHECK(c->dirty_limit_period_ms == CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS ||
+		       (c->dirty_limit_period_ms >= CLI_DIRTY_LIMIT_PERIOD_MIN_MS &&
+			c->dirty_limit_period_ms <= CLI_DIRTY_LIMIT_PERIOD_MAX_MS),
 		   "period %u", c->dirty_limit_period_ms);
 	FUZZ_CHECK(!c->stats_path || c->stats_path[0], "empty stats path");
 	FUZZ_CHECK(!c->name || (c->name[0] && strlen(c->name) <= CLI_NAME_MAX), "name");
@@ -233,7 +235,8 @@ static void canonical(const struct vmm_config *c, struct words *w)
 	fclose(f);
 	addf(w, "--dirty-limit=%s", lim);
 	free(lim);
-	addf(w, "--dirty-limit-period=%u", c->dirty_limit_period_ms);
+	if (c->dirty_limit_period_ms != CLI_DEFAULT_DIRTY_LIMIT_PERIOD_MS)
+		addf(w, "--dirty-limit-period=%u", c->dirty_limit_period_ms);
 	if (c->qmp.kind == CLI_QMP_UNIX)
 		addf(w, "--qmp=unix:%s", c->qmp.path);
 	else if (c->qmp.kind == CLI_QMP_TCP && (strchr(c->qmp.host, ':') || c->qmp.host[0] == '['))
