@@ -13,6 +13,11 @@
 # The QMP side is a small python3 (stdlib) client written out below.
 # Runs in ~25 s and holds the VM lock throughout (lib.sh), so VMs of other
 # runs do not overlap its measurements.
+# Plain build only (tests/integration/meson.build): every check here is a
+# rate, the same in every build; the limiter's code with its threads (a
+# limit set, changed, cancelled from QMP while the vCPU threads apply it)
+# runs under ASan and TSan in int_qmp's dirty-limit part, a limit from
+# --dirty-limit at start in int_dirtylimit_laws.
 . "$(dirname "$0")/lib.sh"
 need_kvm
 

@@ -13,6 +13,11 @@
 #      max-stall-us covers the pause, vCPU 0 too while it prints its summary
 #      (report=10 keeps it printing a large share of the time).
 # It holds the VM lock for its whole run (lib.sh).
+# Plain build only (tests/integration/meson.build): its checks are of the
+# guest's counters and of exact page counts, which mean the same in every
+# build; the monitor code it drives (stop/cont, the pause protocol's
+# harvest) runs under ASan and TSan in int_qmp (stop/cont with a second
+# client) and in every migration test (the final copy's pause).
 . "$(dirname "$0")/lib.sh"
 need_kvm
 

@@ -27,7 +27,15 @@ fi
 # Sanitizer builds run the monitor's own code 2 to 15 times slower
 # (ThreadSanitizer takes about 3 ms to create a thread: 0.7 s for 256 vCPUs):
 # limits on how long start-up and shutdown may take are multiplied by SLOW.
-if grep -qa -e __tsan_init -e __asan_init "$VMM" 2>/dev/null; then SLOW=2; else SLOW=1; fi
+# SANITIZER: the build's sanitizer (none, address or thread), for tests that
+# run less of what a sanitizer cannot judge (rates: the plain build checks them).
+SANITIZER=none
+if grep -qa __tsan_init "$VMM" 2>/dev/null; then
+	SANITIZER=thread
+elif grep -qa __asan_init "$VMM" 2>/dev/null; then
+	SANITIZER=address
+fi
+if [ $SANITIZER = none ]; then SLOW=1; else SLOW=2; fi
 
 need_kvm() {
 	if [ ! -e /dev/kvm ]; then

@@ -7,6 +7,9 @@
 # vmm --incoming completes (--json: samples, then the summary; exit 0), the
 # source's --stats records carry "migration" while it runs and after, and
 # the destination's guest goes on without an error.
+# Plain and ASan builds (tests/integration/meson.build): vmmctl is one
+# thread, so TSan could judge only the vmm side, which is int_migrate's
+# migration under TSan; ASan judges vmmctl's reading of the replies.
 . "$(dirname "$0")/lib.sh"
 need_kvm
 VMMCTL=${VMMCTL:-$(dirname "$VMM")/tools/vmmctl}
