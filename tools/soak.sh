@@ -59,14 +59,15 @@ mig_last
 elapsed=$(($(date +%s) - start))
 
 "$PY" - "$TMP/hops.jsonl" "$TMP/rss" "$TMP/chaos" "$first" "$last" "$elapsed" <<'EOF'
-import json, statistics as st, sys
+import json, math, statistics as st, sys
 hops = [json.loads(l) for l in open(sys.argv[1])]
 rss = [int(l) for l in open(sys.argv[2]) if l.strip()]
 chaos = [json.loads(l) for l in open(sys.argv[3]) if l.startswith("{")]
 first, last = json.loads(sys.argv[4]), json.loads(sys.argv[5])
 def q(xs):
+    # p90 by nearest rank: the smallest value that 90% of them do not exceed.
     xs = sorted(xs)
-    return "median %.0f, p90 %.0f, max %.0f" % (st.median(xs), xs[int(0.9 * (len(xs) - 1))], xs[-1])
+    return "median %.0f, p90 %.0f, max %.0f" % (st.median(xs), xs[math.ceil(0.9 * len(xs)) - 1], xs[-1])
 print("soak: %d migrations in %s s" % (len(hops), sys.argv[6]))
 if hops:
     print("  total-time ms: %s" % q([h["total-time"] for h in hops]))
