@@ -29,58 +29,25 @@
 
 #include "migrate/mig_conn.h"
 #include "migrate/mig_tls.h"
+#include "test_mig_tls_util.h"
 
-#define KEY_A	   "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-#define KEY_B	   "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-#define HUNG_S	   60
 #define IO_MS	   10000u
 #define STREAM_LEN (12u << 20)
 
-static char dir_a[64], dir_b[64];
-
-static void make_dir(char *dir, const char *keys)
-{
-	char path[128];
-	int fd;
-
-	snprintf(dir, 64, "/tmp/test_mig_conn_tls.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/keys.psk", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, keys, strlen(keys)), (ssize_t)strlen(keys));
-	close(fd);
-}
+static char dir_a[TLS_TEST_DIR_LEN], dir_b[TLS_TEST_DIR_LEN];
 
 static int group_setup(void **state)
 {
 	(void)state;
-	make_dir(dir_a, "qemu:" KEY_A "\n");
-	make_dir(dir_b, "qemu:" KEY_B "\n");
+	tls_test_keys_dir(dir_a, "qemu:" TLS_TEST_KEY_A "\n");
+	tls_test_keys_dir(dir_b, "qemu:" TLS_TEST_KEY_B "\n");
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	char cmd[160];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir_a, dir_b);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	alarm(HUNG_S);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	alarm(0);
-	return 0;
+	return tls_test_keys_dir_remove(dir_a) | tls_test_keys_dir_remove(dir_b);
 }
 
 static uint64_t rnd(uint64_t *s)
@@ -355,9 +322,9 @@ static void test_cancel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_key, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel, tls_test_setup, tls_test_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -31,81 +31,29 @@
 #include <unistd.h>
 
 #include "migrate/mig_tls.h"
+#include "test_mig_tls_util.h"
 
-#define KEY_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-#define KEY_B "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1e"
-/* A test that takes longer than this has hung. */
-#define HUNG_S 60
 /* Deadline of every wait that is expected to end by itself. */
 #define LONG_MS 10000
 /* Bytes the client sends in the man-in-the-middle tests: four full records. */
 #define MITM_BYTES (4 * 16384)
 
-static char dir_a[64], dir_b[64], dir_bob[64];
-
-static void make_dir(char *dir, const char *keys)
-{
-	char path[128];
-	int fd;
-
-	snprintf(dir, 64, "/tmp/test_mig_tls.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/keys.psk", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, keys, strlen(keys)), (ssize_t)strlen(keys));
-	close(fd);
-}
+static char dir_a[TLS_TEST_DIR_LEN], dir_b[TLS_TEST_DIR_LEN], dir_bob[TLS_TEST_DIR_LEN];
 
 static int group_setup(void **state)
 {
 	(void)state;
-	make_dir(dir_a, "qemu:" KEY_A "\nbob:" KEY_B "\n");
-	make_dir(dir_b, "qemu:" KEY_B "\n");
-	make_dir(dir_bob, "bob:" KEY_A "\n");
+	tls_test_keys_dir(dir_a, "qemu:" TLS_TEST_KEY_A "\nbob:" TLS_TEST_KEY_B "\n");
+	tls_test_keys_dir(dir_b, "qemu:" TLS_TEST_KEY_B "\n");
+	tls_test_keys_dir(dir_bob, "bob:" TLS_TEST_KEY_A "\n");
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	char cmd[256];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", dir_a, dir_b, dir_bob);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	alarm(HUNG_S);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	alarm(0);
-	return 0;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void creds(struct mig_tls_creds *c, enum mig_tls_endpoint ep, const char *dir,
-		  const char *user)
-{
-	char err[MIG_TLS_ERR_LEN];
-
-	if (mig_tls_creds_load(c, ep, dir, user, err, sizeof(err))) {
-		print_error("%s\n", err);
-		fail();
-	}
+	return tls_test_keys_dir_remove(dir_a) | tls_test_keys_dir_remove(dir_b) |
+	       tls_test_keys_dir_remove(dir_bob);
 }
 
 static void pattern(uint8_t *p, size_t n, uint32_t seed)
@@ -114,33 +62,6 @@ static void pattern(uint8_t *p, size_t n, uint32_t seed)
 		seed = seed * 1103515245u + 12345u;
 		p[i] = (uint8_t)(seed >> 16);
 	}
-}
-
-/* A TCP loopback pair: *c connected to *s. */
-static void tcp_pair(int *c, int *s)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(l >= 0);
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
-	*c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(*c, (struct sockaddr *)&a, sizeof(a)), 0);
-	*s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(*s >= 0);
-	close(l);
-}
-
-static void unix_pair(int *c, int *s)
-{
-	int sv[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	*c = sv[0];
-	*s = sv[1];
 }
 
 /*
@@ -173,7 +94,7 @@ static void *server_main(void *arg)
 	struct server *sv = arg;
 	struct mig_tls_creds c;
 	struct mig_tls *t;
-	int64_t t0 = mono_ms();
+	int64_t t0 = tls_test_mono_ms();
 
 	/* No cmocka assertion on this thread: a failure here would exit(-1) unreported. */
 	if (mig_tls_creds_load(&c, MIG_TLS_SERVER, sv->dir, NULL, sv->err, sizeof(sv->err)))
@@ -214,7 +135,7 @@ static void *server_main(void *arg)
 	if (sv->hs_rc || sv->read_rc < 0)
 		snprintf(sv->err, sizeof(sv->err), "%s", mig_tls_error(t));
 	sv->wire_in = mig_tls_wire_bytes_in(t);
-	sv->elapsed_ms = mono_ms() - t0;
+	sv->elapsed_ms = tls_test_mono_ms() - t0;
 	mig_tls_free(t);
 	mig_tls_creds_free(&c);
 	close(sv->fd);
@@ -259,7 +180,7 @@ static int client_send(int fd, const char *dir, const char *user, const uint8_t 
 	size_t off = 0;
 	int rc, n = 0, k = 0;
 
-	creds(&c, MIG_TLS_CLIENT, dir, user);
+	tls_test_creds(&c, MIG_TLS_CLIENT, dir, user);
 	t = mig_tls_new(fd, &c, err, MIG_TLS_ERR_LEN);
 	assert_non_null(t);
 	rc = mig_tls_handshake(t, mig_tls_deadline(LONG_MS));
@@ -339,13 +260,13 @@ static void round_trip(void (*pair)(int *, int *))
 static void test_round_trip_tcp(void **state)
 {
 	(void)state;
-	round_trip(tcp_pair);
+	round_trip(tls_test_tcp_pair);
 }
 
 static void test_round_trip_unix(void **state)
 {
 	(void)state;
-	round_trip(unix_pair);
+	round_trip(tls_test_unix_pair);
 }
 
 /* A name from the file other than the default, on both sides. */
@@ -358,7 +279,7 @@ static void test_other_name(void **state)
 
 	(void)state;
 	pattern(data, sizeof(data), 3);
-	tcp_pair(&c, &s);
+	tls_test_tcp_pair(&c, &s);
 	server_start(&sv, s, dir_a);
 	server_run(&sv);
 	assert_int_equal(client_send(c, dir_a, "bob", data, sizeof(data), &send_rc, err, NULL, 0),
@@ -384,7 +305,7 @@ static void refused(const char *client_dir, const char *user, const char *server
 	int c, s, send_rc;
 
 	pattern(data, sizeof(data), 4);
-	tcp_pair(&c, &s);
+	tls_test_tcp_pair(&c, &s);
 	server_start(&sv, s, dir_a);
 	server_run(&sv);
 	assert_int_equal(
@@ -410,14 +331,12 @@ static void test_wrong_key(void **state)
 
 static void test_unknown_name(void **state)
 {
-	char d[64];
-	char cmd[128];
+	char d[TLS_TEST_DIR_LEN];
 
 	(void)state;
-	make_dir(d, "eve:" KEY_A "\n");
+	tls_test_keys_dir(d, "eve:" TLS_TEST_KEY_A "\n");
 	refused(d, "eve", "presented the name 'eve', which", "has no key for our name 'eve'");
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tls_test_keys_dir_remove(d), 0);
 }
 
 /* A source without tls-creds: the stream's header arrives where a ClientHello should. */
@@ -430,7 +349,7 @@ static void test_plain_source(void **state)
 
 	(void)state;
 	memset(junk, 0x5a, sizeof(junk));
-	tcp_pair(&c, &s);
+	tls_test_tcp_pair(&c, &s);
 	server_start(&sv, s, dir_a);
 	server_run(&sv);
 	assert_int_equal(write(c, header, 16), 16);
@@ -454,8 +373,8 @@ static void test_plain_destination(void **state)
 	int c, s;
 
 	(void)state;
-	tcp_pair(&c, &s);
-	creds(&cc, MIG_TLS_CLIENT, dir_a, NULL);
+	tls_test_tcp_pair(&c, &s);
+	tls_test_creds(&cc, MIG_TLS_CLIENT, dir_a, NULL);
 	t = mig_tls_new(c, &cc, err, sizeof(err));
 	assert_non_null(t);
 	/* The reply a plain destination sends: not a TLS record. */
@@ -483,15 +402,15 @@ static void silent(enum mig_tls_endpoint ep, const void *said, size_t said_len)
 	int c, s;
 	int64_t t0, dt;
 
-	unix_pair(&c, &s);
-	creds(&cr, ep, dir_a, NULL);
+	tls_test_unix_pair(&c, &s);
+	tls_test_creds(&cr, ep, dir_a, NULL);
 	t = mig_tls_new(s, &cr, err, sizeof(err));
 	assert_non_null(t);
 	if (said_len)
 		assert_int_equal(write(c, said, said_len), (ssize_t)said_len);
-	t0 = mono_ms();
+	t0 = tls_test_mono_ms();
 	assert_int_equal(mig_tls_handshake(t, mig_tls_deadline(300)), -ETIMEDOUT);
-	dt = mono_ms() - t0;
+	dt = tls_test_mono_ms() - t0;
 	assert_true(dt >= 290);
 	assert_true(dt < 3000);
 	assert_non_null(strstr(mig_tls_error(t), "handshake: the peer did not answer in time"));
@@ -521,11 +440,11 @@ static void test_read_deadline(void **state)
 	int c, s;
 
 	(void)state;
-	tcp_pair(&c, &s);
+	tls_test_tcp_pair(&c, &s);
 	server_start(&sv, s, dir_a);
 	sv.read_ms = 300;
 	server_run(&sv);
-	creds(&cc, MIG_TLS_CLIENT, dir_a, NULL);
+	tls_test_creds(&cc, MIG_TLS_CLIENT, dir_a, NULL);
 	t = mig_tls_new(c, &cc, err, sizeof(err));
 	assert_int_equal(mig_tls_handshake(t, mig_tls_deadline(LONG_MS)), 0);
 	server_join(&sv); /* the client sends nothing */
@@ -560,16 +479,16 @@ static void test_cancel(void **state)
 	int64_t t0, dt;
 
 	(void)state;
-	unix_pair(&c, &s);
-	creds(&cr, MIG_TLS_SERVER, dir_a, NULL);
+	tls_test_unix_pair(&c, &s);
+	tls_test_creds(&cr, MIG_TLS_SERVER, dir_a, NULL);
 	t = mig_tls_new(s, &cr, err, sizeof(err));
 	assert_non_null(t);
 	atomic_store(&cancel_flag, false);
 	mig_tls_set_cancel(t, &cancel_flag, 50);
-	t0 = mono_ms();
+	t0 = tls_test_mono_ms();
 	assert_int_equal(pthread_create(&th, NULL, cancel_later, NULL), 0);
 	assert_int_equal(mig_tls_handshake(t, MIG_TLS_NO_DEADLINE), -ECANCELED);
-	dt = mono_ms() - t0;
+	dt = tls_test_mono_ms() - t0;
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_true(dt >= 190 && dt < 2000);
 	assert_non_null(strstr(mig_tls_error(t), "handshake: cancelled"));
@@ -676,7 +595,7 @@ static void *mitm_main(void *arg)
 		struct pollfd p[2] = {{.fd = a_open ? m->a : -1, .events = POLLIN},
 				      {.fd = b_open ? m->b : -1, .events = POLLIN}};
 
-		if (poll(p, 2, HUNG_S * 1000) <= 0)
+		if (poll(p, 2, TLS_TEST_HUNG_S * 1000) <= 0)
 			break;
 		if (p[0].revents) {
 			ssize_t n = read(m->a, in + in_len, sizeof(in) - in_len);
@@ -731,8 +650,8 @@ static void through_mitm(enum mitm_act act, struct server *sv, struct mitm *m, c
 
 	memset(m, 0, sizeof(*m));
 	m->act = act;
-	unix_pair(&c, &m->a);
-	unix_pair(&m->b, &s);
+	tls_test_unix_pair(&c, &m->a);
+	tls_test_unix_pair(&m->b, &s);
 	assert_int_equal(pthread_create(&m->th, NULL, mitm_main, m), 0);
 	server_start(sv, s, dir_a);
 	server_run(sv);
@@ -856,7 +775,7 @@ static void test_replay_session(void **state)
 	free(sv.got);
 	assert_true(m.rec_len > MITM_BYTES);
 
-	unix_pair(&c, &s);
+	tls_test_unix_pair(&c, &s);
 	server_start(&sv2, s, dir_a);
 	server_run(&sv2);
 	put(c, m.rec, m.rec_len);
@@ -876,23 +795,27 @@ static void test_replay_session(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_round_trip_tcp, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_round_trip_unix, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_other_name, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unknown_name, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_plain_source, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_plain_destination, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_handshake_deadline, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_read_deadline, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_pass, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_flip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_replay_record, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_reorder, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_drop, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_handshake, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_replay_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip_tcp, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip_unix, tls_test_setup,
+					    tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_other_name, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_key, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_name, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_source, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_plain_destination, tls_test_setup,
+					    tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_handshake_deadline, tls_test_setup,
+					    tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_deadline, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mitm_pass, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mitm_flip, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mitm_replay_record, tls_test_setup,
+					    tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mitm_reorder, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mitm_drop, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mitm_handshake, tls_test_setup, tls_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_replay_session, tls_test_setup, tls_test_teardown),
 	};
 
 	/* A peer that has gone must fail a write, not kill the test. */
