@@ -22,48 +22,19 @@ destination.  A case that has not converged after --max-time s is cancelled.
 
     python3 bench/mig_first.py [--vmm build/vmm] [--cases idle,data,...] [--max-time 40]
 """
-import argparse, fcntl, json, os, socket, subprocess, sys, tempfile, time
+import argparse, fcntl, os, socket, subprocess, sys, tempfile, time
 
 LOCK = os.environ.get("VMM_VM_LOCK", "/tmp/vmm-vm.lock")
 
 
-class Qmp:
-    def __init__(self, path, wait=30):
-        end = time.monotonic() + wait
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.settimeout(30)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.05)
-        self.buf = b""
-        self.line()
-        self.cmd("qmp_capabilities")
+# The tests' QMP client (tests/integration/qmp_client.py): Session retries
+# the connect, negotiates; cmd() returns "return" or raises QmpError.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+from qmp_client import Session  # noqa: E402
 
-    def line(self):
-        while b"\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError("closed")
-            self.buf += d
-        l, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(l)
 
-    def cmd(self, name, args=None):
-        m = {"execute": name}
-        if args is not None:
-            m["arguments"] = args
-        self.s.sendall((json.dumps(m) + "\n").encode())
-        while True:
-            r = self.line()
-            if "event" not in r:
-                if "error" in r:
-                    raise RuntimeError("%s: %s" % (name, r["error"]))
-                return r["return"]
+def Qmp(path):
+    return Session(path, wait=30, timeout=30)
 
 
 CASES = {

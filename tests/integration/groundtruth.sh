@@ -27,53 +27,15 @@ PIDS=
 trap 'for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
 cat >"$TMP/gt.py" <<'EOF'
-import json, re, socket, sys, time
+import json, re, sys, time
+
+# tests/integration's client (PYTHONPATH): Session retries the connect
+# (10 s here), negotiates; cmd() exits with the error.
+from qmp_client import Session
 
 
-class Qmp:
-    def __init__(self, path):
-        end = time.monotonic() + 10
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.settimeout(10)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.05)
-        self.buf = b""
-        self.line()
-        self.cmd("qmp_capabilities")
-
-    def line(self):
-        while b"\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                sys.exit("connection closed")
-            self.buf += d
-        l, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(l)
-
-    def cmd(self, name, args=None):
-        m = {"execute": name}
-        if args:
-            m["arguments"] = args
-        self.s.sendall((json.dumps(m) + "\n").encode())
-        while True:
-            r = self.line()
-            if "event" not in r:
-                if "error" in r:
-                    sys.exit("%s: %s" % (name, r["error"]))
-                return r["return"]
-
-    def wait_progress(self):
-        for _ in range(200):
-            if all(c["pages-written"] > 0 for c in self.cmd("x-query-guest-stats")):
-                return
-            time.sleep(0.05)
-        sys.exit("the guest made no progress within 10 s")
+def Qmp(path):
+    return Session(path, wait=10, timeout=10)
 
 
 def flip(out, err):

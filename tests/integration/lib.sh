@@ -6,6 +6,9 @@ STRESS=${2:-$(dirname "$VMM")/guest/stress.elf}
 TMP=$(mktemp -d /tmp/vmm-test.XXXXXX)
 trap 'rm -rf "$TMP"; [ -n "${BGPID:-}" ] && kill -9 "$BGPID" 2>/dev/null; true' EXIT
 FAILS=0
+# The tests' Python (scripts written to $TMP) imports this directory's
+# modules: qmp_client.py's Session is the one QMP client of the tests.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
 # The host has two cores: two VMs at once distort each other's rates, and
 # several people (and their suites) share a machine.  Each integration test

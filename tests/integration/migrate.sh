@@ -24,64 +24,11 @@ trap 'for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
 APPEND="writers=0 readers=1 wss=32M pattern=seq report=0"
 
 cat >"$TMP/mt.py" <<'PYEOF'
-import json, os, socket, sys, time
+import json, os, sys, time
 
-
-class Qmp:
-    def __init__(self, path, wait=20):
-        end = time.monotonic() + wait
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.settimeout(20)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.05)
-        self.buf, self.events = b"", []
-        self.line()
-        self.cmd("qmp_capabilities")
-
-    def line(self):
-        while b"\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError("the QMP connection closed")
-            self.buf += d
-        l, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(l)
-
-    def raw(self, name, args=None):
-        m = {"execute": name}
-        if args is not None:
-            m["arguments"] = args
-        self.s.sendall((json.dumps(m) + "\n").encode())
-        while True:
-            r = self.line()
-            if "event" in r:
-                self.events.append(r)
-            else:
-                return r
-
-    def cmd(self, name, args=None):
-        r = self.raw(name, args)
-        if "error" in r:
-            sys.exit("%s: %s" % (name, r["error"]))
-        return r["return"]
-
-    def stats(self):
-        return self.cmd("x-query-guest-stats")
-
-    def wait_status(self, want, secs):
-        end = time.monotonic() + secs
-        while time.monotonic() < end:
-            r = self.cmd("query-migrate")
-            if r.get("status") in want:
-                return r
-            time.sleep(0.05)
-        sys.exit("query-migrate: no status in %s within %d s: %s" % (want, secs, r))
+# tests/integration's client (PYTHONPATH): Session retries the connect,
+# negotiates, keeps events; cmd() exits with the error, raw() returns it.
+from qmp_client import Session as Qmp
 
 
 def check(cond, msg):

@@ -169,6 +169,85 @@ class Qmp:
         return [c["pages-written"] for c in r["return"]], time.monotonic()
 
 
+class QmpError(SystemExit):
+    """A command answered with an error, or not at all.  A SystemExit, so
+    that a test script that does not catch it ends as sys.exit(message)
+    would: the message on stderr, exit status 1."""
+
+
+class Session:
+    """A negotiated connection as the test scripts and benchmarks use it
+    (tests/integration/*.sh write their Python next to this file):
+
+        q = Session(path)             # retries while the socket appears
+        q.cmd(name, args)             # the "return" value; QmpError on error
+        q.raw(name, args)             # the whole reply
+        q.stats()                     # x-query-guest-stats
+        q.wait_status(statuses, secs) # query-migrate until its status is one
+        q.wait_progress(secs)         # until every vCPU wrote a page
+        q.events                      # events met on the way (a list)
+    """
+
+    def __init__(self, path, wait=20.0, timeout=20.0):
+        end = time.monotonic() + wait
+        while True:
+            try:
+                self.q = Qmp(path, timeout)
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
+        self.timeout = timeout
+        self.q.hello()
+
+    @property
+    def events(self):
+        return self.q.events
+
+    @events.setter
+    def events(self, v):
+        self.q.events = v
+
+    def close(self):
+        self.q.close()
+
+    def raw(self, name, args=None):
+        r = self.q.cmd(name, args, timeout=self.timeout)
+        if r is None:
+            raise QmpError("%s: no reply within %.0f s" % (name, self.timeout))
+        return r
+
+    def cmd(self, name, args=None):
+        r = self.raw(name, args)
+        if "error" in r:
+            raise QmpError("%s: %s" % (name, r["error"]))
+        return r["return"]
+
+    def stats(self, reset_max_stall=False):
+        return self.cmd("x-query-guest-stats", {"reset-max-stall": True} if reset_max_stall else None)
+
+    def wait_status(self, want, secs):
+        end = time.monotonic() + secs
+        while True:
+            r = self.cmd("query-migrate")
+            if r.get("status") in want:
+                return r
+            if time.monotonic() >= end:
+                raise QmpError("query-migrate: no status in %s within %d s: %s" % (want, secs, r))
+            time.sleep(0.05)
+
+    def wait_progress(self, secs=10.0):
+        end = time.monotonic() + secs
+        while True:
+            s = self.stats()
+            if all(c["pages-written"] > 0 for c in s):
+                return s
+            if time.monotonic() >= end:
+                raise QmpError("the guest made no progress within %.0f s: %s" % (secs, s))
+            time.sleep(0.05)
+
+
 def dig(obj, path):
     parts = path.split(".") if path else []
     for i, p in enumerate(parts):

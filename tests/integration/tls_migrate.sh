@@ -43,59 +43,11 @@ expect_fail "an unknown object property" "Property 'tls-creds-psk.hostname' not 
 	--cpus 1 --mem 64M --duration 1 --object "tls-creds-psk,id=t,dir=$TMP/keys,hostname=x"
 
 cat >"$TMP/tls.py" <<'PYEOF'
-import json, socket, sys, time
+import sys, time
 
-
-class Qmp:
-    def __init__(self, path, wait=20):
-        end = time.monotonic() + wait
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.settimeout(20)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.05)
-        self.buf = b""
-        self.line()
-        self.cmd("qmp_capabilities")
-
-    def line(self):
-        while b"\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError("the QMP connection closed")
-            self.buf += d
-        l, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(l)
-
-    def raw(self, name, args=None):
-        m = {"execute": name}
-        if args is not None:
-            m["arguments"] = args
-        self.s.sendall((json.dumps(m) + "\n").encode())
-        while True:
-            r = self.line()
-            if "event" not in r:
-                return r
-
-    def cmd(self, name, args=None):
-        r = self.raw(name, args)
-        if "error" in r:
-            sys.exit("%s: %s" % (name, r["error"]))
-        return r["return"]
-
-    def wait_status(self, want, secs):
-        end = time.monotonic() + secs
-        while time.monotonic() < end:
-            r = self.cmd("query-migrate")
-            if r.get("status") in want:
-                return r
-            time.sleep(0.05)
-        sys.exit("query-migrate: no status in %s within %d s: %s" % (want, secs, r))
+# tests/integration's client (PYTHONPATH): Session retries the connect,
+# negotiates; cmd() exits with the error, raw() returns it.
+from qmp_client import Session as Qmp
 
 
 def check(cond, msg):
