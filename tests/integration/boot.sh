@@ -8,15 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
-start=$(date +%s.%N)
-timeout 30 "$VMM" --cpus 1 --mem 256M --duration 3 >"$TMP/one" 2>"$TMP/one.err"
-rc=$?
-t=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-[ $rc -eq 0 ] && pass "1 vCPU: exit 0 after ${t}s" || fail "1 vCPU: exit $rc: $(tail -3 "$TMP/one.err")"
-grep -q "^stress: boot cpus=1 " "$TMP/one" && pass "1 vCPU: boot line" || fail "1 vCPU: no boot line"
-n=$(progress_lines "$TMP/one" 0)
-[ "$n" -ge 2 ] && pass "1 vCPU: $n progress lines" || fail "1 vCPU: $n progress lines"
-grep -E "errors=[1-9]" "$TMP/one" && fail "1 vCPU: errors reported"
 # The monitor's summary: harvested pages are the pages written, plus what
 # boot and the summary dirty (about 3 pages a report): within 1% and 300
 # pages.  (A tracker that died after 16,401 pages of 257 million passed the
@@ -26,8 +17,21 @@ summary_ok() { # FILE CPU
 		END { if (!(w > 10000 && h + 1 >= w && h - w <= w / 100 + 300)) { print "harvested " h ", written " w; exit 1 }
 		      print "harvested " h ", written " w }' "$1"
 }
-if out=$(summary_ok "$TMP/one.err" 0); then pass "1 vCPU: monitor summary: $out"; else
-	fail "1 vCPU: summary: $out: $(cat "$TMP/one.err")"
+# The 1-vCPU run in the plain build only: under a sanitizer the 2-vCPU run
+# below drives the same code with one more vCPU thread.
+if [ "$SANITIZER" = none ]; then
+	start=$(date +%s.%N)
+	timeout 30 "$VMM" --cpus 1 --mem 256M --duration 3 >"$TMP/one" 2>"$TMP/one.err"
+	rc=$?
+	t=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+	[ $rc -eq 0 ] && pass "1 vCPU: exit 0 after ${t}s" || fail "1 vCPU: exit $rc: $(tail -3 "$TMP/one.err")"
+	grep -q "^stress: boot cpus=1 " "$TMP/one" && pass "1 vCPU: boot line" || fail "1 vCPU: no boot line"
+	n=$(progress_lines "$TMP/one" 0)
+	[ "$n" -ge 2 ] && pass "1 vCPU: $n progress lines" || fail "1 vCPU: $n progress lines"
+	grep -E "errors=[1-9]" "$TMP/one" && fail "1 vCPU: errors reported"
+	if out=$(summary_ok "$TMP/one.err" 0); then pass "1 vCPU: monitor summary: $out"; else
+		fail "1 vCPU: summary: $out: $(cat "$TMP/one.err")"
+	fi
 fi
 
 start=$(date +%s.%N)

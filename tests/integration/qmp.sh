@@ -5,6 +5,9 @@
 # limits, a corpus of bad input, many clients, vmmctl, quit, and the socket
 # file rules (a live socket is refused, a stale one replaced).
 # The QMP side is tests/integration/qmp_client.py (python3, stdlib only).
+# Every build runs it (QMP's thread against the vCPU threads: TSan; its
+# parser fed bad input: ASan); the dirty limits' precision is checked in the
+# plain build only (a rate, the same in every build).
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
@@ -305,31 +308,43 @@ is "$u0" '>' $((limit * 3)) && is "$u1" '>' $((limit * 3)) &&
 expect "set-vcpu-dirty-limit cpu 0" "$(lim set-vcpu-dirty-limit "{\"dirty-rate\": $limit, \"cpu-index\": 0}")" '{"return":{}}'
 expect "query-vcpu-dirty-limit" \
 	"$(lim query-vcpu-dirty-limit -g 'return.#' -g return.0.cpu-index -g return.0.limit-rate | paste -sd' ')" "1 0 $limit"
-sleep 2
-rates 2
-# A throttled vCPU that the host schedules late loses run time it cannot
-# make up (credit is capped at 2 ms): on a busy host, measure once more.
-if ! near "$R0" $limit 15; then
-	echo "note: cpu0 at '$R0' MiB/s over 2 s; measuring 2 s more"
+if [ "$SANITIZER" = none ]; then
+	sleep 2
 	rates 2
+	# A throttled vCPU that the host schedules late loses run time it cannot
+	# make up (credit is capped at 2 ms): on a busy host, measure once more.
+	if ! near "$R0" $limit 15; then
+		echo "note: cpu0 at '$R0' MiB/s over 2 s; measuring 2 s more"
+		rates 2
+	fi
+	near "$R0" $limit 15 && pass "cpu0 limited: $R0 MiB/s over 2 s (limit $limit)" ||
+		fail "cpu0 at '$R0' MiB/s over 2 s, limit $limit (+-15%)"
+	is "$R1" '>' 100 && pass "cpu1 unaffected: $R1 MiB/s" || fail "cpu1 at '$R1' MiB/s with only cpu0 limited"
+	cur=$(lim query-vcpu-dirty-limit -g return.0.current-rate)
+	near "$cur" $limit 20 && pass "query-vcpu-dirty-limit current-rate $cur" ||
+		fail "query-vcpu-dirty-limit current-rate $cur, limit $limit (+-20%)"
+else
+	# Under a sanitizer the limiter runs (and QMP changes it under the vCPU
+	# threads) for half a second; its precision, the same in every build, is
+	# the plain build's check (and int_dirtylimit's).
+	sleep 0.5
+	echo "note: $SANITIZER sanitizer: the limits' rates are checked in the plain build"
 fi
-near "$R0" $limit 15 && pass "cpu0 limited: $R0 MiB/s over 2 s (limit $limit)" ||
-	fail "cpu0 at '$R0' MiB/s over 2 s, limit $limit (+-15%)"
-is "$R1" '>' 100 && pass "cpu1 unaffected: $R1 MiB/s" || fail "cpu1 at '$R1' MiB/s with only cpu0 limited"
-cur=$(lim query-vcpu-dirty-limit -g return.0.current-rate)
-near "$cur" $limit 20 && pass "query-vcpu-dirty-limit current-rate $cur" ||
-	fail "query-vcpu-dirty-limit current-rate $cur, limit $limit (+-20%)"
 expect "set-vcpu-dirty-limit, every vCPU" "$(lim set-vcpu-dirty-limit "{\"dirty-rate\": $limit}")" '{"return":{}}'
 expect "query-vcpu-dirty-limit, every vCPU" \
 	"$(lim query-vcpu-dirty-limit -g 'return.*.cpu-index' -g 'return.*.limit-rate' | paste -sd' ')" "0 1 $limit $limit"
-sleep 1
-rates 1.5
-if ! near "$R0" $limit 15 || ! near "$R1" $limit 15; then
-	echo "note: '$R0', '$R1' MiB/s over 1.5 s; measuring 1.5 s more"
+if [ "$SANITIZER" = none ]; then
+	sleep 1
 	rates 1.5
+	if ! near "$R0" $limit 15 || ! near "$R1" $limit 15; then
+		echo "note: '$R0', '$R1' MiB/s over 1.5 s; measuring 1.5 s more"
+		rates 1.5
+	fi
+	near "$R0" $limit 15 && near "$R1" $limit 15 && pass "both limited: $R0, $R1 MiB/s over 1.5 s" ||
+		fail "both limited to $limit: '$R0', '$R1' MiB/s over 1.5 s (+-15%)"
+else
+	sleep 0.5
 fi
-near "$R0" $limit 15 && near "$R1" $limit 15 && pass "both limited: $R0, $R1 MiB/s over 1.5 s" ||
-	fail "both limited to $limit: '$R0', '$R1' MiB/s over 1.5 s (+-15%)"
 expect "cancel-vcpu-dirty-limit" "$(lim cancel-vcpu-dirty-limit)" '{"return":{}}'
 expect "query-vcpu-dirty-limit after cancel" "$(lim query-vcpu-dirty-limit)" '{"return":[]}'
 rates 1

@@ -13,8 +13,11 @@
 #      counters go on on the destination, errors 0.
 # Also QEMU's errors for a missing or wrong-endpoint tls-creds, and keys
 # files refused at start-up (mode 0644, a missing username).  It holds the
-# VM lock for all the VMs (lib.sh).  It runs in every build: the TLS layer
-# runs on the migration threads (TSan) and copies every byte (ASan); a
+# VM lock for all the VMs (lib.sh).  It runs in the plain and ASan builds:
+# the TLS layer copies every byte and parses what the peer sends (ASan).
+# Not under TSan: a TLS session lives on one migration thread; its one
+# cross-thread path, a cancel, is test_mig_conn_tls's under TSan, and the
+# migration thread against the vCPU and QMP threads is int_migrate's.  A
 # 256 MiB guest keeps it to seconds.
 . "$(dirname "$0")/lib.sh"
 need_kvm
