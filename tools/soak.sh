@@ -47,10 +47,14 @@ for trip in $(seq "$TRIPS"); do
 		sleep 0.3
 		rss_kib "$(vm_pid $SRC)" >>"$TMP/rss"
 		before=$FAILS
-		mig_retry "hop $hop (round trip $trip, $dir)"
+		MIG_RETRY_RETURN=1 mig_retry "hop $hop (round trip $trip, $dir)"
 		kill -TERM $chaos 2>/dev/null
 		wait $chaos
-		[ $FAILS -eq $before ] || { echo "soak: stopped at hop $hop"; break 2; }
+		if [ $FAILS -ne $before ]; then
+			# The guest is still on SRC: the figures so far, then its state.
+			echo "soak: stopped at hop $hop: $(mig guest "$(qmp $SRC)" 2>&1 | head -c 600)"
+			break 2
+		fi
 	done
 done
 last=$(mig guest "$(qmp $SRC)")

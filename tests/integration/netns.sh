@@ -335,6 +335,8 @@ mig_case() {
 
 # mig_retry DESC: a fresh destination in the other namespace takes the guest
 # (migrate_gt.py's checks of a completed migration); the old source quits.
+# If it fails the test ends, or with MIG_RETRY_RETURN=1 (the soak) it
+# returns 1 and the guest stays where it was (SRC).
 mig_retry() {
 	local r dns port out rc
 	CASE=$((CASE + 1))
@@ -347,6 +349,7 @@ mig_retry() {
 		fail "$1: $out"
 		vm_tail $SRC
 		vm_tail $r
+		[ "${MIG_RETRY_RETURN:-0}" = 1 ] && return 1
 		finish
 	fi
 	mig quit "$(qmp $SRC)" >/dev/null
