@@ -11,7 +11,7 @@
 #   - while it is active: x-vcpu-dirty-limit-period (200);
 #   - the parameter changed during the migration: the new one (120);
 #   - a law switched during the migration keeps the migration's period;
-#   - after migrate_cancel: 300 again.
+#   - after migrate_cancel: 300 again; the source then quits with status 0.
 # About 5 s; holds the VM lock throughout (lib.sh).
 . "$(dirname "$0")/lib.sh"
 need_kvm
@@ -109,7 +109,9 @@ try:
     got = wait_for(lambda: period(a), ("linear", 300), 2)
     check(got == ("linear", 300), "after the migration: --dirty-limit-period (300) again", got)
     a.cmd("quit")
-    src.wait(10)
+    rc = src.wait(10)
+    check(rc == 0, "the source exits 0 after quit", "exit %s: %s" % (
+        rc, open(tmp + "/src.err").read().strip()[-300:]))
 finally:
     for p in (src, dst):
         if p.poll() is None:
