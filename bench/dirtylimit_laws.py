@@ -652,6 +652,58 @@ def report(ctx, path):
     return d
 
 
+def rescan(ctx, datadir):
+    """Every run's metrics recomputed from the samples and marks in datadir (save_series'
+    files), for a run stopped in the middle of a group: its JSON holds only whole groups.
+    Single writer and reader cases; the cancel columns against each VM's own unthrottled
+    speed (the full run takes the bucket's, which ran first)."""
+    tags = {x.replace(":", "_").replace(" ", ""): x for x in ctx.args.laws}
+    for f in sorted(os.listdir(datadir)):
+        if not f.endswith(".marks") or not f.startswith(("single-", "reader-")):
+            continue
+        base = os.path.join(datadir, f[:-6])
+        kind, tag, ring = f.split("-")[:3]
+        rep = int(f[:-6].rsplit("-r", 1)[1])
+        law = tags.get(tag)
+        if law is None:
+            continue
+        rec = Replay(base)
+        if not rec.samples or not rec.marks:
+            continue
+        first = next((t for t, lb in rec.marks if lb.startswith(("set ", "law "))), None)
+        if first is None:
+            continue
+        full = dlb.unthrottled(rec, 0, first - (BASE - 1.0), first)
+        for i, (t_set, lb) in enumerate(rec.marks):
+            if not lb.startswith("set "):
+                continue
+            lim = int(lb.split()[1])
+            t_c = next((t for t, l2 in rec.marks[i + 1:] if l2 == "cancel"), None)
+            if t_c is None:
+                continue
+            nxt = next((t for t, l2 in rec.marks if t > t_c), rec.samples[-1].t)
+            after = CANCEL if kind == "single" else BASE
+            t_after = min(nxt, t_c + after + 0.15)
+            if rec.samples[-1].t < t_c + after - 0.2:
+                continue  # the VM ended before the phase did
+            m = dlb.analyse_phase(rec, 0, lim, t_set, t_c)
+            m["last5"] = last_mean(rec, 0, lim, t_set, t_c)
+            if kind == "single":
+                m.update(dlb.cancel_metrics(rec, 0, t_c, t_after, full))
+                m["full"] = full
+                key = ("single", int(ring), lim, law)
+            else:
+                before = rec.rate(1, t_set - (BASE - 0.5), t_set, "bytes")
+                aft = rec.rate(1, t_c + 0.5, t_after, "bytes")
+                m["reader_mibs"] = rec.rate(1, t_set + dlb.STEADY_FROM, t_c, "bytes")
+                m["reader_free_mibs"] = (before + aft) / 2
+                m["reader"] = m["reader_mibs"] / m["reader_free_mibs"] * 100
+                key = ("reader", int(ring), lim, law)
+            ctx.add(key, m)
+            if rep == 0:
+                ctx.series.setdefault(key[:3], {})[law] = (rec, t_set, t_c, lim)
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -685,6 +737,9 @@ def main():
     ap.add_argument("--report", metavar="JSON",
                     help="no run: the table and the single-writer and step plots of an unfinished run, "
                     "from its --json file and --data directory")
+    ap.add_argument("--rescan", action="store_true",
+                    help="with --report: recompute every run's metrics from the --data directory "
+                    "(a run stopped inside a group: the JSON has whole groups only)")
     ap.add_argument("--repro", action="store_true",
                     help="instead of the table: the published behaviour, reproduced (~12 min)")
     args = ap.parse_args()
@@ -739,7 +794,12 @@ def main():
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t_start = dlb.mono()
     if args.report:
-        d = report(ctx, args.report)
+        if args.rescan:
+            with open(args.report) as f:
+                d = json.load(f)
+            rescan(ctx, args.data)
+        else:
+            d = report(ctx, args.report)
         print("# dirty limit laws side by side, %s (%.0f s, of which %.0f s waiting for the VM "
               "lock; stopped after %s)\n" % (d["started"], d["took_s"], d["lock_wait_s"],
                                               ", ".join(sorted({r["case"] + " " + str(r["ring"])
