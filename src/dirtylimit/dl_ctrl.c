@@ -169,6 +169,12 @@ void dl_ctrl_stop(struct dl_ctrl *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/* The tuning period asked for: a migration's, else the user's (0: the law's own). */
+static uint64_t tune_period_locked(const struct dl_ctrl *c)
+{
+	return c->mig_period_ns ? c->mig_period_ns : c->period_req_ns;
+}
+
 void dl_ctrl_set_law(struct dl_ctrl *c, const struct dl_law_cfg *law, int64_t period_ms)
 {
 	pthread_mutex_lock(&c->lock);
@@ -176,10 +182,19 @@ void dl_ctrl_set_law(struct dl_ctrl *c, const struct dl_law_cfg *law, int64_t pe
 		c->period_req_ns = (uint64_t)period_ms * 1000000ull;
 		c->period_ns = c->period_req_ns ? c->period_req_ns : DL_CTRL_TICK_NS;
 	}
-	dl_tune_set_law(&c->tune, c->dlv, law, c->period_req_ns);
+	dl_tune_set_law(&c->tune, c->dlv, law, tune_period_locked(c));
 	pthread_cond_broadcast(&c->cond); /* the tuning restarts from now */
 	pthread_mutex_unlock(&c->lock);
 	vm_set_dirty_limit_law(c->vm, law->law);
+}
+
+void dl_ctrl_set_mig_period(struct dl_ctrl *c, unsigned period_ms)
+{
+	pthread_mutex_lock(&c->lock);
+	c->mig_period_ns = (uint64_t)period_ms * 1000000ull;
+	dl_tune_set_period(&c->tune, tune_period_locked(c));
+	pthread_cond_broadcast(&c->cond); /* a sample may be due sooner */
+	pthread_mutex_unlock(&c->lock);
 }
 
 void dl_ctrl_get_law(struct dl_ctrl *c, struct dl_law_cfg *law, uint64_t *period_ns)

@@ -61,6 +61,9 @@ struct dl_ctrl {
 	_Atomic bool stop;
 	uint64_t period_ns;	/* the tick: the period asked for, else DL_CTRL_TICK_NS */
 	uint64_t period_req_ns; /* --dirty-limit-period (0: none: each law's own) */
+	/* x-vcpu-dirty-limit-period while a migration with the dirty-limit
+	 * capability runs (0: none): the tuning period then, as QEMU 8.1's. */
+	uint64_t mig_period_ns;
 
 	pthread_mutex_t lock; /* guards rate[], calc, tune, period_* */
 	pthread_cond_t cond;  /* wakes the thread early (stop, calc start, a new law) */
@@ -99,6 +102,17 @@ void dl_ctrl_stop(struct dl_ctrl *c);
  * keep the one in force (a period given before, or the law's own).
  */
 void dl_ctrl_set_law(struct dl_ctrl *c, const struct dl_law_cfg *law, int64_t period_ms);
+/*
+ * A migration with the dirty-limit capability runs (period_ms: its
+ * x-vcpu-dirty-limit-period, 1..1000) or has ended (0).  While it runs,
+ * the tuned laws tune at that period, whatever --dirty-limit-period or the
+ * law's own says, keeping their state (QEMU 8.1: the dirty-limit
+ * controller samples and tunes every x-vcpu-dirty-limit-period while
+ * migrating with dirty-limit, every 1000 ms otherwise); at the end the
+ * period given before (or the law's own) is back.  The controller's tick
+ * (current-rate, calc-dirty-rate, --stats) is not changed.  Any thread.
+ */
+void dl_ctrl_set_mig_period(struct dl_ctrl *c, unsigned period_ms);
 /* The law in force and its tuning period (any thread). */
 void dl_ctrl_get_law(struct dl_ctrl *c, struct dl_law_cfg *law, uint64_t *period_ns);
 

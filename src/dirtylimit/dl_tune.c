@@ -51,6 +51,16 @@ void dl_tune_set_law(struct dl_tune *t, struct dl_vcpu *const *v, const struct d
 	}
 }
 
+void dl_tune_set_period(struct dl_tune *t, uint64_t period_ns)
+{
+	uint64_t p = dl_law_period(&t->cfg, period_ns);
+
+	t->period_req_ns = period_ns;
+	t->ctx.period_ns = p;
+	if (t->active && t->due_ns > t->from_ns + p)
+		t->due_ns = t->from_ns + p;
+}
+
 uint64_t dl_tune_due(const struct dl_tune *t)
 {
 	return t->active && t->cfg.law->tune ? t->due_ns : UINT64_MAX;

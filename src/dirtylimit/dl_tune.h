@@ -51,6 +51,15 @@ void dl_tune_destroy(struct dl_tune *t);
 void dl_tune_set_law(struct dl_tune *t, struct dl_vcpu *const *v, const struct dl_law_cfg *cfg,
 		     uint64_t period_ns);
 
+/*
+ * A new tuning period (0: the law's own) for the law in force, keeping its
+ * state (unlike dl_tune_set_law()): what a migration with the dirty-limit
+ * capability does with x-vcpu-dirty-limit-period.  A shorter period ends
+ * the sample in progress when the new period since its start is over (at
+ * the next tick if that is past); a longer one applies from the next sample.
+ */
+void dl_tune_set_period(struct dl_tune *t, uint64_t period_ns);
+
 /* Every tick of the caller: cum[i] = pages harvested so far from vCPU i. */
 void dl_tune_tick(struct dl_tune *t, struct dl_vcpu *const *v, const uint64_t *cum,
 		  uint64_t now_ns);

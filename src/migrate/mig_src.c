@@ -92,6 +92,7 @@ struct run {
 	uint64_t round_left;	    /* pages still to send in this round */
 	uint64_t pps_t0, pps_pages; /* pages-per-second window */
 	unsigned throttle;
+	uint64_t dl_period; /* ms, given to the limiter (dirty-limit capability); 0: none */
 	bool paused, end_sent, have_state;
 	uint64_t rates[MIG_MAX_VCPUS];
 	char err[512];
@@ -179,18 +180,32 @@ static void apply(struct run *r, const struct mig_decision *d)
 	}
 }
 
+/* The limiter's tuning period (QEMU 8.1: x-vcpu-dirty-limit-period while
+ * migrating with dirty-limit); 0 gives the VM's own back. */
+static void set_dl_period(struct run *r, uint64_t ms)
+{
+	if (r->ops->limit_period && ms != r->dl_period) {
+		r->ops->limit_period(r->o, ms);
+		r->dl_period = ms;
+	}
+}
+
 /* Parameters set during the migration reach the policy and the limiter here. */
 static void take_params(struct run *r)
 {
 	struct mig_src *s = r->s;
+	uint64_t period = r->dl_period;
 
 	pthread_mutex_lock(&s->lock);
 	if (s->params_changed) {
 		s->params_changed = false;
 		mig_policy_set_params(&r->pol, &s->params);
 		r->max_bw = s->params.max_bandwidth;
+		if (s->caps.dirty_limit)
+			period = s->params.x_vcpu_dirty_limit_period_ms;
 	}
 	pthread_mutex_unlock(&s->lock);
+	set_dl_period(r, period);
 }
 
 static void observe(struct run *r, struct mig_obs *o, uint64_t dirty_pages, uint64_t remaining)
@@ -510,7 +525,7 @@ static int setup(struct run *r)
 {
 	struct mig_src *s = r->s;
 	struct mig_enc_params ep = {.ram = s->vm.ram, .ram_size = s->vm.ram_size};
-	uint64_t user[MIG_MAX_VCPUS] = {0};
+	uint64_t user[MIG_MAX_VCPUS] = {0}, period;
 	const struct mig_tls_creds *tls;
 	char err[256];
 	int rc;
@@ -529,7 +544,9 @@ static int setup(struct run *r)
 	mig_limits_init(&s->lim, s->vm.ncpus, user);
 	s->lim_active = true;
 	tls = s->tls;
+	period = s->caps.dirty_limit ? s->params.x_vcpu_dirty_limit_period_ms : 0;
 	pthread_mutex_unlock(&s->lock);
+	set_dl_period(r, period);
 
 	rc = mig_conn_connect(&s->conn, &s->uri, s->to.connect_ms, err, sizeof(err));
 	/* The PSK channel: the destination proves the key before it gets a byte. */
@@ -755,6 +772,7 @@ static void *src_thread(void *arg)
 		end = MIG_STATUS_FAILED;
 	}
 	pthread_mutex_unlock(&s->lock);
+	set_dl_period(r, 0);
 	/* Failed or cancelled: the guest runs on here. */
 	if (rc && r->paused)
 		r->ops->resume(r->o);

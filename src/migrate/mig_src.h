@@ -76,6 +76,10 @@ struct mig_src_ops {
 	void (*set_limit)(void *o, unsigned vcpu, uint64_t pps);
 	/* auto-converge: every vCPU sleeps this share of its time (0 = none). */
 	void (*set_throttle)(void *o, unsigned pct);
+	/* dirty-limit capability: the limiter's tuning period, ms, from the
+	 * start of the migration (x-vcpu-dirty-limit-period, again when it
+	 * changes) to its end (0: the VM's own period again).  May be NULL. */
+	void (*limit_period)(void *o, uint64_t period_ms);
 	/* Time the vCPUs spent held by the dirty limiter, us in all (QEMU's figures). */
 	uint64_t (*limit_sleep_us)(void *o);
 	/* The status changed (MIGRATION event); a pass began (MIGRATION_PASS). */

@@ -192,6 +192,13 @@ static void src_set_throttle(void *o, unsigned pct)
 	vm_set_throttle(m->vm, pct);
 }
 
+static void src_limit_period(void *o, uint64_t period_ms)
+{
+	struct vm_migrate *m = o;
+
+	dl_ctrl_set_mig_period(m->ctl, (unsigned)period_ms);
+}
+
 static uint64_t src_sleep_us(void *o)
 {
 	uint64_t per_round, ring_full;
@@ -236,6 +243,7 @@ static const struct mig_src_ops src_ops = {
     .user_limits = src_user_limits,
     .set_limit = src_set_limit,
     .set_throttle = src_set_throttle,
+    .limit_period = src_limit_period,
     .limit_sleep_us = src_sleep_us,
     .status = src_status,
     .pass = src_pass,

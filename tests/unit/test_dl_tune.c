@@ -236,12 +236,56 @@ static void test_set_law(void **state)
 	dl_tune_destroy(&t);
 }
 
+static void test_set_period(void **state)
+{
+	struct dl_law_cfg cfg = {.law = &rec_law};
+	struct dl_tune t;
+
+	(void)state;
+	setup(&t, &cfg);
+	dl_vcpu_set_limit(&vc[0], 256);
+	ticks(&t, 0, 1 * S, 1000);
+	assert_int_equal(ncalls, 2);
+	assert_true(dl_tune_due(&t) == 2 * S);
+	vc[0].cs.throttle_us = 1234;
+	/* Shorter: the sample in progress (from 1 s) ends 200 ms after its
+	 * start; the law keeps its state; the next samples are 200 ms long. */
+	dl_tune_set_period(&t, 200 * MS);
+	assert_true(t.ctx.period_ns == 200 * MS);
+	assert_true(dl_tune_due(&t) == 1200 * MS);
+	assert_int_equal(vc[0].cs.throttle_us, 1234);
+	ticks(&t, 1050 * MS, 1600 * MS, 1000);
+	assert_int_equal(ncalls, 8); /* 1.2, 1.4, 1.6 s */
+	assert_true(calls[6].in.window_ns == 200 * MS);
+	assert_int_equal(calls[6].in.pages, 200);
+	assert_int_equal(vc[0].cs.throttle_us, 1234);
+	/* Already past: at the next tick. */
+	ticks(&t, 1650 * MS, 1700 * MS, 1000);
+	dl_tune_set_period(&t, 50 * MS);
+	assert_true(dl_tune_due(&t) == 1650 * MS);
+	ticks(&t, 1750 * MS, 1750 * MS, 1000);
+	assert_int_equal(ncalls, 10);
+	assert_true(calls[8].in.window_ns == 150 * MS);
+	/* Longer, or 0 (the law's own, 1 s): from the next sample. */
+	dl_tune_set_period(&t, 0);
+	assert_true(t.ctx.period_ns == 1 * S);
+	assert_true(dl_tune_due(&t) == 1800 * MS);
+	ticks(&t, 1800 * MS, 2750 * MS, 1000);
+	assert_int_equal(ncalls, 12);
+	assert_true(dl_tune_due(&t) == 2800 * MS);
+	/* A law switch afterwards keeps the period asked for last. */
+	dl_tune_set_period(&t, 300 * MS);
+	dl_tune_set_law(&t, vp, &cfg, t.period_req_ns);
+	assert_true(t.ctx.period_ns == 300 * MS);
+	dl_tune_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_schedule),  cmocka_unit_test(test_window_and_tune_at_set),
 	    cmocka_unit_test(test_sync_wait), cmocka_unit_test(test_without_sync_wait),
-	    cmocka_unit_test(test_set_law),
+	    cmocka_unit_test(test_set_law),   cmocka_unit_test(test_set_period),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
