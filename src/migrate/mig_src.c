@@ -19,13 +19,6 @@
  * may populate guest RAM before it accepts (0.5 s per GiB here).
  */
 #define MIG_SRC_CONNECT_MS 10000u
-/*
- * No progress writing for this long (or no reply after the end record):
- * the destination is stalled or gone.  A live link, however slow, frees
- * socket space continuously; a destination populating 8 GiB before it
- * accepts takes 4 s.
- */
-#define MIG_SRC_IO_MS 10000u
 /* QEMU's rate limiter counts bytes per window of BUFFER_DELAY (100 ms). */
 #define MIG_SRC_RATE_WINDOW_NS 100000000ull
 /*
@@ -86,6 +79,8 @@ struct run {
 	uint64_t win_start, win_bytes;
 	bool unlimited; /* the final copy: max-bandwidth lifted, as QEMU does */
 	uint64_t max_bw;
+	/* x-io-timeout (ms): no progress writing, or no reply, for this long: stalled. */
+	unsigned io_ms;
 	/* Since the previous policy call: bytes sent, time not spent in rate-limit sleeps. */
 	uint64_t obs_bytes, obs_t0, obs_sleep;
 	/* Progress of the round being sent. */
@@ -189,6 +184,7 @@ static void take_params(struct run *r)
 		s->params_changed = false;
 		mig_policy_set_params(&r->pol, &s->params);
 		r->max_bw = s->params.max_bandwidth;
+		r->io_ms = (unsigned)s->params.x_io_timeout_ms;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -248,7 +244,7 @@ static int io_error(struct run *r, long rc, const char *what)
 	if (rc == -ETIMEDOUT)
 		return fail(r, -ETIMEDOUT,
 			    "%s: the destination made no progress for %u ms (stalled)", what,
-			    r->s->to.io_ms);
+			    r->io_ms);
 	return fail(r, (int)rc, "%s: %s", what, mig_conn_strerror(&r->s->conn, (int)rc));
 }
 
@@ -331,7 +327,7 @@ static int flush(struct run *r)
 				v[k].iov_len = (size_t)(quota - sum);
 			sum += v[k].iov_len;
 		}
-		w = mig_conn_writev(&r->s->conn, v, k, r->s->to.io_ms);
+		w = mig_conn_writev(&r->s->conn, v, k, r->io_ms);
 		if (w < 0)
 			return peer_error(r) ? -EPROTO
 					     : io_error(r, w, "Unable to write to socket");
@@ -523,6 +519,7 @@ static int setup(struct run *r)
 	pthread_mutex_lock(&s->lock);
 	mig_policy_init(&r->pol, &s->caps, &s->params, NULL, s->vm.ncpus, s->vm.ram_size);
 	r->max_bw = s->params.max_bandwidth;
+	r->io_ms = (unsigned)s->params.x_io_timeout_ms;
 	s->params_changed = false;
 	if (s->vm.ops->user_limits)
 		s->vm.ops->user_limits(s->vm.opaque, user, s->vm.ncpus);
@@ -706,7 +703,7 @@ static int complete(struct run *r)
 	update_info(r);
 	if (rc)
 		return rc;
-	rc = read_reply(r, &rep, s->to.io_ms);
+	rc = read_reply(r, &rep, r->io_ms);
 	if (rc)
 		return rc;
 	if (rep.type == MIG_REPLY_ERROR)
@@ -774,7 +771,6 @@ void mig_src_init(struct mig_src *s, const struct mig_src_vm *vm)
 	memset(s, 0, sizeof(*s));
 	s->vm = *vm;
 	s->to.connect_ms = MIG_SRC_CONNECT_MS;
-	s->to.io_ms = MIG_SRC_IO_MS;
 	pthread_mutex_init(&s->lock, NULL);
 	mig_params_default(&s->params);
 	mig_conn_init(&s->conn);
