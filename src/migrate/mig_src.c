@@ -81,8 +81,13 @@ struct run {
 	uint64_t max_bw;
 	/* x-io-timeout (ms): no progress writing, or no reply, for this long: stalled. */
 	unsigned io_ms;
-	/* Since the previous policy call: bytes sent, time not spent in rate-limit sleeps. */
-	uint64_t obs_bytes, obs_t0, obs_sleep;
+	/*
+	 * Since the previous policy call: bytes sent, since when, and how long
+	 * the thread idled between rounds (nothing to send: not link time).
+	 * max-bandwidth's waits are link time and stay in (the bandwidth is
+	 * the rate the link was given, as QEMU's).
+	 */
+	uint64_t obs_bytes, obs_t0, obs_idle;
 	/* Progress of the round being sent. */
 	uint64_t round_left;	    /* pages still to send in this round */
 	uint64_t pps_t0, pps_pages; /* pages-per-second window */
@@ -201,7 +206,7 @@ static void observe(struct run *r, struct mig_obs *o, uint64_t dirty_pages, uint
 	*o = (struct mig_obs){
 	    .now_ns = t,
 	    .sent_bytes = r->obs_bytes,
-	    .sent_ns = t - r->obs_t0 > r->obs_sleep ? t - r->obs_t0 - r->obs_sleep : 0,
+	    .sent_ns = t - r->obs_t0 > r->obs_idle ? t - r->obs_t0 - r->obs_idle : 0,
 	    .dirty_bytes = dirty_pages * MIG_PAGE_SIZE,
 	    .remaining_bytes = remaining * MIG_PAGE_SIZE,
 	    .vcpu_pps = r->ops->vcpu_rates ? r->rates : NULL,
@@ -209,7 +214,7 @@ static void observe(struct run *r, struct mig_obs *o, uint64_t dirty_pages, uint
 	};
 	r->obs_bytes = 0;
 	r->obs_t0 = t;
-	r->obs_sleep = 0;
+	r->obs_idle = 0;
 }
 
 static void sample(struct run *r)
@@ -576,7 +581,7 @@ static int precopy(struct run *r)
 			if (rc)
 				return rc;
 			/* Not a rate limit: idle, nothing to send; not link time. */
-			r->obs_sleep += now_ns() - t;
+			r->obs_idle += now_ns() - t;
 			t = now_ns();
 		}
 		take_params(r);
