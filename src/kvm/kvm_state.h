@@ -32,6 +32,17 @@ int kvm_state_get_vcpu(struct kvm_vcpu *vcpu, const struct vstate_caps *caps,
 int kvm_state_put_vcpu(struct kvm_vcpu *vcpu, const struct vstate_caps *caps,
 		       const struct vstate_vcpu *in, uint32_t parts, uint64_t tsc_target, char *err,
 		       size_t errlen);
+/*
+ * The guest's TSC and CLOCK_REALTIME are read as a pair, the clock right
+ * after the TSC; a pair whose clock reads around the TSC read lie further
+ * apart than KVM_STATE_TSC_PAIR_NS (the thread preempted, the ioctl slow)
+ * is read again, up to KVM_STATE_TSC_PAIR_TRIES times (then the tightest
+ * is taken).  So a saved pair is off by at most 50 us: a whole pair takes
+ * 3-4 us here (plain build), ten times that still leaves room for a
+ * sanitizer (docs/vm-state.md, "The TSC").
+ */
+#define KVM_STATE_TSC_PAIR_NS	 50000ull
+#define KVM_STATE_TSC_PAIR_TRIES 10
 /* The guest's TSC now, and the host's CLOCK_REALTIME right after reading it. */
 int kvm_state_read_tsc(struct kvm_vcpu *vcpu, uint64_t *tsc, uint64_t *realtime_ns, char *err,
 		       size_t errlen);

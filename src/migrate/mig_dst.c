@@ -12,13 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/*
- * No byte from the source for this long: it is stalled or gone.  A live
- * source sends continuously (a rate-limited one every 100 ms); its longest
- * silence is the switchover: pausing, saving the state and hashing guest
- * RAM, a fraction of a second.
- */
-#define MIG_DST_IO_MS 10000u
 /* Our acknowledgement or error must leave within this. */
 #define MIG_DST_REPLY_MS 5000u
 /* After an error reply, how long the source may take to stop sending (it looks after every batch). */
@@ -198,20 +191,27 @@ static bool receive(struct mig_dst *d, struct mig_dec *dec, uint8_t *staging)
 	while (!mig_dec_done(dec)) {
 		size_t room;
 		void *dst = mig_dec_direct(dec, &room);
+		/* Read at every wait: x-io-timeout may change while we wait. */
+		unsigned io_ms = atomic_load(&d->io_ms);
 		ssize_t n;
 		int rc;
 
 		if (dst)
-			n = mig_conn_read(&d->conn, dst, room, MIG_DST_IO_MS);
+			n = mig_conn_read(&d->conn, dst, room, io_ms);
 		else
-			n = mig_conn_read(&d->conn, staging, MIG_DST_STAGING, MIG_DST_IO_MS);
+			n = mig_conn_read(&d->conn, staging, MIG_DST_STAGING, io_ms);
+		if (n == -ETIMEDOUT) {
+			failed(d,
+			       "incoming migration failed: the source sent nothing for %u ms "
+			       "(x-io-timeout) after %" PRIu64 " bytes of the stream",
+			       io_ms, mig_dec_stats(dec)->bytes);
+			return false;
+		}
 		if (n < 0) {
 			failed(d,
 			       "incoming migration failed: %s after %" PRIu64
 			       " bytes of the stream",
-			       n == -ETIMEDOUT	 ? "the source sent nothing for 10 s"
-			       : n == -ECANCELED ? "cancelled"
-						 : mig_conn_strerror(&d->conn, (int)n),
+			       n == -ECANCELED ? "cancelled" : mig_conn_strerror(&d->conn, (int)n),
 			       mig_dec_stats(dec)->bytes);
 			return false;
 		}
@@ -316,7 +316,13 @@ void mig_dst_init(struct mig_dst *d, const struct mig_dst_ops *ops, void *opaque
 	d->lfd = -1;
 	mig_conn_init(&d->conn);
 	atomic_init(&d->cancel, false);
+	atomic_init(&d->io_ms, (unsigned)MIG_IO_TIMEOUT_DEFAULT_MS);
 	pthread_mutex_init(&d->lock, NULL);
+}
+
+void mig_dst_set_io_timeout(struct mig_dst *d, unsigned ms)
+{
+	atomic_store(&d->io_ms, ms);
 }
 
 int mig_dst_listen(struct mig_dst *d, const char *uri, char *err, size_t errlen)

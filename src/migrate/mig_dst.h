@@ -78,6 +78,7 @@ struct mig_dst {
 	pthread_t thread;
 	bool thread_started;
 	_Atomic bool cancel;
+	_Atomic unsigned io_ms; /* x-io-timeout: no byte for this long, the source is gone */
 
 	pthread_mutex_t lock; /* what follows */
 	struct mig_info info; /* status and what arrived */
@@ -89,6 +90,8 @@ struct mig_dst {
 void mig_dst_init(struct mig_dst *d, const struct mig_dst_ops *ops, void *opaque, uint64_t max_ram);
 /* Listen on uri (tcp:HOST:PORT); errors at once, before any thread. */
 int mig_dst_listen(struct mig_dst *d, const char *uri, char *err, size_t errlen);
+/* x-io-timeout (ms, checked by mig_params_check()): at once, even mid-stream. */
+void mig_dst_set_io_timeout(struct mig_dst *d, unsigned ms);
 /* Start the incoming thread (after mig_dst_listen()). */
 int mig_dst_start(struct mig_dst *d, char *err, size_t errlen);
 /* Finished?  *ok: it succeeded (the guest may run); else mig_dst_error(). */

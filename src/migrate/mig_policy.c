@@ -43,6 +43,7 @@ void mig_params_default(struct mig_params *p)
 	    .vcpu_dirty_limit = DEFAULT_VCPU_DIRTY_LIMIT,
 	    .vcpu_dirty_limit_set = false,
 	    .x_vcpu_dirty_limit_period_ms = DEFAULT_DIRTY_LIMIT_PERIOD,
+	    .x_io_timeout_ms = MIG_IO_TIMEOUT_DEFAULT_MS,
 	};
 }
 
@@ -72,6 +73,9 @@ int mig_params_check(const struct mig_params *p, char *err, size_t len)
 			   "an integer in the range of cpu-throttle-initial to 99");
 	if (p->x_vcpu_dirty_limit_period_ms < 1 || p->x_vcpu_dirty_limit_period_ms > 1000)
 		return bad(err, len, "x-vcpu-dirty-limit-period", "a value between 1 and 1000");
+	if (p->x_io_timeout_ms < MIG_IO_TIMEOUT_MIN_MS ||
+	    p->x_io_timeout_ms > MIG_IO_TIMEOUT_MAX_MS)
+		return bad(err, len, "x-io-timeout", "a value between 100 and 3600000 (ms)");
 	if (p->vcpu_dirty_limit < 1)
 		return bad(err, len, "vcpu-dirty-limit", "an integer of at least 1 MB/s");
 	return 0;

@@ -91,7 +91,24 @@ struct mig_params {
 	 * vCPU's dirty rate over this period; here it is the window over which
 	 * the driver measures the per-vCPU rates it passes in. */
 	uint64_t x_vcpu_dirty_limit_period_ms;
+	/* x-io-timeout, ms: MIG_IO_TIMEOUT_MIN_MS..MAX, 10000 (ours; QEMU
+	 * has no such parameter).  Both sides: no progress on the migration
+	 * socket for this long and the peer is taken for stalled or gone. */
+	uint64_t x_io_timeout_ms;
 };
+
+/*
+ * x-io-timeout.  The default, 10 s: a live link, however slow, moves bytes
+ * continuously, and the longest silence of a healthy migration is the
+ * switchover (pausing, the state, the digest: 0.84 s measured on an 8 GiB
+ * guest), or a destination populating RAM before it accepts (4 s for
+ * 8 GiB).  The floor, 100 ms: below a scheduling hiccup of this loaded
+ * 2-core host under a sanitizer, a healthy migration would fail.  The
+ * ceiling, an hour: a peer silent longer is gone, whatever the link.
+ */
+#define MIG_IO_TIMEOUT_DEFAULT_MS 10000ull
+#define MIG_IO_TIMEOUT_MIN_MS	  100ull
+#define MIG_IO_TIMEOUT_MAX_MS	  3600000ull
 
 /* The capabilities that converging uses (migrate-set-capabilities). */
 struct mig_caps {

@@ -19,13 +19,6 @@
  * may populate guest RAM before it accepts (0.5 s per GiB here).
  */
 #define MIG_SRC_CONNECT_MS 10000u
-/*
- * No progress writing for this long (or no reply after the end record):
- * the destination is stalled or gone.  A live link, however slow, frees
- * socket space continuously; a destination populating 8 GiB before it
- * accepts takes 4 s.
- */
-#define MIG_SRC_IO_MS 10000u
 /* QEMU's rate limiter counts bytes per window of BUFFER_DELAY (100 ms). */
 #define MIG_SRC_RATE_WINDOW_NS 100000000ull
 /*
@@ -86,8 +79,15 @@ struct run {
 	uint64_t win_start, win_bytes;
 	bool unlimited; /* the final copy: max-bandwidth lifted, as QEMU does */
 	uint64_t max_bw;
-	/* Since the previous policy call: bytes sent, time not spent in rate-limit sleeps. */
-	uint64_t obs_bytes, obs_t0, obs_sleep;
+	/* x-io-timeout (ms): no progress writing, or no reply, for this long: stalled. */
+	unsigned io_ms;
+	/*
+	 * Since the previous policy call: bytes sent, since when, and how long
+	 * the thread idled between rounds (nothing to send: not link time).
+	 * max-bandwidth's waits are link time and stay in (the bandwidth is
+	 * the rate the link was given, as QEMU's).
+	 */
+	uint64_t obs_bytes, obs_t0, obs_idle;
 	/* Progress of the round being sent. */
 	uint64_t round_left;	    /* pages still to send in this round */
 	uint64_t pps_t0, pps_pages; /* pages-per-second window */
@@ -203,6 +203,7 @@ static void take_params(struct run *r)
 		r->max_bw = s->params.max_bandwidth;
 		if (s->caps.dirty_limit)
 			period = s->params.x_vcpu_dirty_limit_period_ms;
+		r->io_ms = (unsigned)s->params.x_io_timeout_ms;
 	}
 	pthread_mutex_unlock(&s->lock);
 	set_dl_period(r, period);
@@ -220,7 +221,7 @@ static void observe(struct run *r, struct mig_obs *o, uint64_t dirty_pages, uint
 	*o = (struct mig_obs){
 	    .now_ns = t,
 	    .sent_bytes = r->obs_bytes,
-	    .sent_ns = t - r->obs_t0 > r->obs_sleep ? t - r->obs_t0 - r->obs_sleep : 0,
+	    .sent_ns = t - r->obs_t0 > r->obs_idle ? t - r->obs_t0 - r->obs_idle : 0,
 	    .dirty_bytes = dirty_pages * MIG_PAGE_SIZE,
 	    .remaining_bytes = remaining * MIG_PAGE_SIZE,
 	    .vcpu_pps = r->ops->vcpu_rates ? r->rates : NULL,
@@ -228,7 +229,7 @@ static void observe(struct run *r, struct mig_obs *o, uint64_t dirty_pages, uint
 	};
 	r->obs_bytes = 0;
 	r->obs_t0 = t;
-	r->obs_sleep = 0;
+	r->obs_idle = 0;
 }
 
 static void sample(struct run *r)
@@ -263,7 +264,7 @@ static int io_error(struct run *r, long rc, const char *what)
 	if (rc == -ETIMEDOUT)
 		return fail(r, -ETIMEDOUT,
 			    "%s: the destination made no progress for %u ms (stalled)", what,
-			    r->s->to.io_ms);
+			    r->io_ms);
 	return fail(r, (int)rc, "%s: %s", what, mig_conn_strerror(&r->s->conn, (int)rc));
 }
 
@@ -346,7 +347,7 @@ static int flush(struct run *r)
 				v[k].iov_len = (size_t)(quota - sum);
 			sum += v[k].iov_len;
 		}
-		w = mig_conn_writev(&r->s->conn, v, k, r->s->to.io_ms);
+		w = mig_conn_writev(&r->s->conn, v, k, r->io_ms);
 		if (w < 0)
 			return peer_error(r) ? -EPROTO
 					     : io_error(r, w, "Unable to write to socket");
@@ -538,6 +539,7 @@ static int setup(struct run *r)
 	pthread_mutex_lock(&s->lock);
 	mig_policy_init(&r->pol, &s->caps, &s->params, NULL, s->vm.ncpus, s->vm.ram_size);
 	r->max_bw = s->params.max_bandwidth;
+	r->io_ms = (unsigned)s->params.x_io_timeout_ms;
 	s->params_changed = false;
 	if (s->vm.ops->user_limits)
 		s->vm.ops->user_limits(s->vm.opaque, user, s->vm.ncpus);
@@ -596,7 +598,7 @@ static int precopy(struct run *r)
 			if (rc)
 				return rc;
 			/* Not a rate limit: idle, nothing to send; not link time. */
-			r->obs_sleep += now_ns() - t;
+			r->obs_idle += now_ns() - t;
 			t = now_ns();
 		}
 		take_params(r);
@@ -723,7 +725,7 @@ static int complete(struct run *r)
 	update_info(r);
 	if (rc)
 		return rc;
-	rc = read_reply(r, &rep, s->to.io_ms);
+	rc = read_reply(r, &rep, r->io_ms);
 	if (rc)
 		return rc;
 	if (rep.type == MIG_REPLY_ERROR)
@@ -792,7 +794,6 @@ void mig_src_init(struct mig_src *s, const struct mig_src_vm *vm)
 	memset(s, 0, sizeof(*s));
 	s->vm = *vm;
 	s->to.connect_ms = MIG_SRC_CONNECT_MS;
-	s->to.io_ms = MIG_SRC_IO_MS;
 	pthread_mutex_init(&s->lock, NULL);
 	mig_params_default(&s->params);
 	mig_conn_init(&s->conn);

@@ -121,10 +121,10 @@ struct mig_info {
 	char error_desc[512];
 };
 
-/* A migration test knob: how long to wait at most (tests shorten it). */
+/* How long to wait at most for the connection (the I/O deadline is the
+ * x-io-timeout parameter, struct mig_params). */
 struct mig_src_timeouts {
 	unsigned connect_ms; /* the destination must accept within this */
-	unsigned io_ms;	     /* no progress writing (or no reply) for this long: stalled */
 };
 
 /*

@@ -164,6 +164,7 @@ static const char *const param_names[QMP_MP_COUNT] = {
     [QMP_MP_MAX_CPU_THROTTLE] = "max-cpu-throttle",
     [QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD] = "x-vcpu-dirty-limit-period",
     [QMP_MP_VCPU_DIRTY_LIMIT] = "vcpu-dirty-limit",
+    [QMP_MP_X_IO_TIMEOUT] = "x-io-timeout",
 };
 
 /* In QEMU's schema order (MigrateSetParameters). */
@@ -178,6 +179,8 @@ const struct qmp_arg qmp_migrate_set_parameters_args[] = {
     {"x-vcpu-dirty-limit-period", QMP_ARG_UINT, true, NULL},
     {"vcpu-dirty-limit", QMP_ARG_UINT, true, NULL},
     {"tls-creds", QMP_ARG_STR, true, NULL},
+    /* Ours (QEMU has none): after QEMU's members. */
+    {"x-io-timeout", QMP_ARG_UINT, true, NULL},
     {.name = NULL},
 };
 
@@ -225,7 +228,7 @@ void qmp_cmd_query_migrate_parameters(struct qmp_call *c)
 	c->be->query_migrate_parameters(c->be->opaque, &p);
 	c->ret = json_object_new_object();
 	for (int k = 0; c->ret && k < QMP_MP_COUNT; k++) {
-		if (!p.has[k])
+		if (!p.has[k] || k == QMP_MP_X_IO_TIMEOUT)
 			continue;
 		if (k == QMP_MP_CPU_THROTTLE_TAILSLOW)
 			json_object_object_add(c->ret, param_names[k],
@@ -235,6 +238,9 @@ void qmp_cmd_query_migrate_parameters(struct qmp_call *c)
 	}
 	if (c->ret && p.has_tls_creds)
 		json_object_object_add(c->ret, "tls-creds", json_object_new_string(p.tls_creds));
+	/* Ours, after QEMU's members. */
+	if (c->ret && p.has[QMP_MP_X_IO_TIMEOUT])
+		add_u64(c->ret, param_names[QMP_MP_X_IO_TIMEOUT], p.v[QMP_MP_X_IO_TIMEOUT]);
 }
 
 /* --- capabilities ---------------------------------------------------------------------- */

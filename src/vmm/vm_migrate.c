@@ -377,6 +377,11 @@ int vm_migrate_add_object(struct vm_migrate *m, const char *spec, char *err, siz
 	return mig_tls_registry_add(&m->tls, spec, err, errlen);
 }
 
+void vm_migrate_set_io_timeout(struct vm_migrate *m, unsigned ms)
+{
+	mig_dst_set_io_timeout(&m->dst, ms);
+}
+
 int vm_migrate_set_tls_creds(struct vm_migrate *m, const char *id, char *err, size_t errlen)
 {
 	if (strlen(id) > MIG_TLS_ID_MAX) {

@@ -46,6 +46,8 @@ int vm_migrate_start(struct vm_migrate *m, const char *uri, char *err, size_t er
  */
 int vm_migrate_add_object(struct vm_migrate *m, const char *spec, char *err, size_t errlen);
 int vm_migrate_set_tls_creds(struct vm_migrate *m, const char *id, char *err, size_t errlen);
+/* x-io-timeout (checked) for the incoming side; the source reads its parameters itself. */
+void vm_migrate_set_io_timeout(struct vm_migrate *m, unsigned ms);
 void vm_migrate_tls_creds(struct vm_migrate *m, char *buf, size_t len);
 void vm_migrate_cancel(struct vm_migrate *m);
 /* query-migrate: the incoming migration's figures on a destination, else the source's. */

@@ -12,14 +12,22 @@
 #include "vmm/vstate.h"
 
 /*
- * How far a loaded TSC may land from where the TSC rule puts it: the time
- * between our reading of CLOCK_REALTIME and KVM's of the TSC (microseconds
- * on a quiet host; 4 ms was seen under AddressSanitizer on our loaded 2-core
- * host, the thread preempted between the two: 20 ms leaves room), plus the drift of CLOCK_REALTIME against the TSC while NTP slews it (at
- * most 500 ppm, so 1 part in 1000 of the time elapsed).  A KVM that ignores
- * the write lands seconds off on another host.
+ * How far a loaded TSC may land from where the TSC rule puts it.  The
+ * clock is read right before the TSC write and right after it, and again
+ * around the TSC read of the check: KVM took the host's TSC somewhere
+ * inside each of those two windows, so the landing is off by at most their
+ * lengths, which are measured at every load (a thread preempted there
+ * widens its own window and is not refused for it).  The saved pair (TSC,
+ * clock) is off by at most KVM_STATE_TSC_PAIR_NS (kvm_state_read_tsc()
+ * reads it again when it is not).  On top of those: this constant, for
+ * what none of them covers (clock_gettime()'s granularity, the rounding of
+ * the TSC rate to kHz; measured, the landing never exceeded the windows:
+ * docs/vm-state.md, "The TSC"), and the drift of CLOCK_REALTIME against
+ * the TSC while NTP slews it (at most 500 ppm, so 1 part in 1000 of the
+ * time elapsed).  A KVM that ignores the write lands seconds off on
+ * another host.
  */
-#define VM_STATE_TSC_SLACK_NS	   20000000ull
+#define VM_STATE_TSC_SLACK_NS	   100000ull
 #define VM_STATE_TSC_SLACK_PER_MIL 1ull
 
 /* First allocation of the section list: a 2-vCPU VM has 24 sections. */
@@ -312,30 +320,43 @@ static int load_vcpu(struct vm *vm, int i, const struct loaded *l, uint32_t part
 {
 	const struct vstate_vcpu *v = &l->v[i];
 	struct kvm_vcpu *k = &vm->vcpus[i].kvm;
-	uint64_t tsc, now, want, off, slack, elapsed;
+	const uint32_t sregs = VSTATE_PART_BIT(VSTATE_PART_SREGS),
+		       tscp = VSTATE_PART_BIT(VSTATE_PART_TSC);
+	uint64_t tsc, now, want, off, slack, elapsed, t0, t1, t2;
 	int r;
 
-	if ((parts & VSTATE_PART_BIT(VSTATE_PART_TSC)) && v->tsc.tsc_khz != l->caps->tsc_khz) {
+	if ((parts & tscp) && v->tsc.tsc_khz != l->caps->tsc_khz) {
 		r = kvm_state_set_tsc_khz(k, v->tsc.tsc_khz, err, errlen);
 		if (r < 0)
 			return r;
 	}
-	r = kvm_state_put_vcpu(k, l->caps, v, parts,
-			       vstate_tsc_at(&v->tsc, kvm_state_realtime_ns()), err, errlen);
+	/* KVM's order (kvm_state_put_vcpu()): sregs, the TSC, then the rest. */
+	r = kvm_state_put_vcpu(k, l->caps, v, parts & sregs, 0, err, errlen);
+	/* The clock read and the TSC write side by side, the window between them measured. */
+	t0 = kvm_state_realtime_ns();
+	if (r == 0 && (parts & tscp))
+		r = kvm_state_put_vcpu(k, l->caps, v, tscp, vstate_tsc_at(&v->tsc, t0), err,
+				       errlen);
+	t1 = kvm_state_realtime_ns();
+	if (r == 0)
+		r = kvm_state_put_vcpu(k, l->caps, v, parts & ~(sregs | tscp), 0, err, errlen);
 	if (r < 0)
 		return r;
 	if (parts & VSTATE_PART_BIT(VSTATE_PART_MP))
 		atomic_store(&vm->vcpus[i].halted, (v->mp.vmm_flags & VSTATE_MP_HALTED) != 0);
-	if (!(parts & VSTATE_PART_BIT(VSTATE_PART_TSC)))
+	if (!(parts & tscp))
 		return 0;
+	t2 = kvm_state_realtime_ns();
 	r = kvm_state_read_tsc(k, &tsc, &now, err, errlen);
 	if (r < 0)
 		return r;
 	want = vstate_tsc_at(&v->tsc, now);
 	off = tsc > want ? tsc - want : want - tsc;
 	elapsed = now > v->tsc.realtime_ns ? now - v->tsc.realtime_ns : 0;
-	slack = ns_to_ticks(VM_STATE_TSC_SLACK_NS + elapsed / 1000 * VM_STATE_TSC_SLACK_PER_MIL,
-			    v->tsc.tsc_khz);
+	slack =
+	    ns_to_ticks(VM_STATE_TSC_SLACK_NS + KVM_STATE_TSC_PAIR_NS + (t1 > t0 ? t1 - t0 : 0) +
+			    (now > t2 ? now - t2 : 0) + elapsed / 1000 * VM_STATE_TSC_SLACK_PER_MIL,
+			v->tsc.tsc_khz);
 	if (off > slack) {
 		snprintf(err, errlen,
 			 "vCPU %d: the guest's TSC landed %s%llu us from where it should continue "

@@ -116,6 +116,14 @@ if what == "main":
     check(p["downtime-limit"] == 300 and p["max-bandwidth"] == 128 << 20 and p["vcpu-dirty-limit"] == 1,
           "QEMU's defaults: %s" % p)
     check(a.cmd("query-migrate") == {}, "query-migrate before any migration: {}")
+    # Ours: the migration socket's deadline (docs/migration.md), 100..3600000 ms.
+    check(p.get("x-io-timeout") == 10000, "x-io-timeout 10000 ms by default: %s" % p.get("x-io-timeout"))
+    r = a.raw("migrate-set-parameters", {"x-io-timeout": 99})
+    check("Parameter 'x-io-timeout' expects" in r.get("error", {}).get("desc", ""),
+          "x-io-timeout 99 refused: %s" % r)
+    a.cmd("migrate-set-parameters", {"x-io-timeout": 20000})
+    check(a.cmd("query-migrate-parameters").get("x-io-timeout") == 20000, "x-io-timeout set to 20000")
+    check(b.cmd("query-migrate-parameters").get("x-io-timeout") == 10000, "the destination's own: 10000")
     r = a.raw("migrate-set-capabilities", {"capabilities": [
         {"capability": "dirty-limit", "state": True}, {"capability": "auto-converge", "state": True}]})
     check("conflicts" in r.get("error", {}).get("desc", ""), "dirty-limit with auto-converge refused: %s" % r)

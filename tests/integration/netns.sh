@@ -181,6 +181,16 @@ link_up() { ip -n "$NS_A" link set "$VETH_A" up && ip -n "$NS_B" link set "$VETH
 # The last thing a vmm said on stderr, but for its per-vCPU summary.
 vm_said() { grep '^vmm:' "$TMP/$1.err" | grep -v '^vmm: vCPU [0-9]*: ' | tail -n 1; }
 
+# one_message DESC NAME: a destination that failed said one thing, its
+# error, and nothing after it (no per-vCPU summary: no guest ran there);
+# the test knob's own line does not count.
+one_message() {
+	local lines
+	lines=$(grep -v '^vmm: --x-incoming-fault: ' "$TMP/$2.err")
+	[ "$(printf '%s\n' "$lines" | grep -c .)" = 1 ] ||
+		fail "$1: the failed destination said more (or less) than its one message: $(echo $lines)"
+}
+
 # Lines of a vmm's stderr worth showing when a check fails.
 vm_tail() { tail -n "${2:-5}" "$TMP/$1.err" 2>/dev/null | sed 's/^/    /'; }
 
@@ -263,6 +273,9 @@ mig_first() {
 #              one and still waits in inmigrate (then the test kills it)
 #   The options go to migrate_gt.py; %DST% in them becomes the
 #   destination's name (for --do commands: $(vm_pid %DST%)).
+#   MIG_DST_PARAMS (an array of NAME=VALUE, may be unset): set with
+#   migrate-set-parameters on the case's destination before the migration
+#   (e.g. its x-io-timeout).
 # Then MIG_REPAIR, if set (a command that undoes a lasting fault, e.g.
 # link_up; it is cleared), and the retry.
 DST_EXIT_S=15
@@ -277,8 +290,12 @@ mig_case() {
 	if ! out=$(mig incoming "$(qmp $d)" 20); then
 		fail "$desc: the destination is not waiting: $out"
 		vm_tail $d
+	elif [ -n "${MIG_DST_PARAMS+x}" ] &&
+		! out=$("$VMMCTL" "$(qmp $d)" migrate-set-parameters "${MIG_DST_PARAMS[@]}" 2>&1); then
+		fail "$desc: the destination's parameters: $out"
 	elif out=$(mig migrate "$(qmp $SRC)" "$(qmp $d)" "tcp:$(ns_addr "$dns"):$port" \
 		--expect failed "${MIG_ARGS[@]}" "${args[@]}"); then
+		MIG_OUT=$out # for the test's own checks
 		pass "$desc: $out"
 	else
 		fail "$desc: $out"
@@ -299,6 +316,7 @@ mig_case() {
 			fail "$desc: the destination's exit status is $rc, not 1..127"
 		else
 			pass "$desc: the destination exits $rc: $(vm_said $d)"
+			one_message "$desc" $d
 		fi
 		;;
 	idle)
@@ -314,6 +332,7 @@ mig_case() {
 			[ "$rc" != 0 ] && [ "$rc" -lt 128 ] &&
 				pass "$desc: the destination exits $rc: $(vm_said $d)" ||
 				fail "$desc: the destination's exit status is $rc, not 1..127"
+			one_message "$desc" $d
 		fi
 		;;
 	stalled)

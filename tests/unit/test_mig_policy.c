@@ -99,6 +99,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p.vcpu_dirty_limit, 1);
 	assert_false(p.vcpu_dirty_limit_set);
 	assert_int_equal(p.x_vcpu_dirty_limit_period_ms, 1000);
+	assert_int_equal(p.x_io_timeout_ms, 10000);
 	assert_int_equal(mig_params_check(&p, NULL, 0), 0);
 }
 
@@ -142,6 +143,10 @@ static void test_params_check(void **state)
 	CHECK(x_vcpu_dirty_limit_period_ms, 1000, 1, "x-vcpu-dirty-limit-period");
 	CHECK(x_vcpu_dirty_limit_period_ms, 0, 0, "x-vcpu-dirty-limit-period");
 	CHECK(x_vcpu_dirty_limit_period_ms, 1001, 0, "x-vcpu-dirty-limit-period");
+	CHECK(x_io_timeout_ms, 100, 1, "x-io-timeout");
+	CHECK(x_io_timeout_ms, 3600000, 1, "x-io-timeout");
+	CHECK(x_io_timeout_ms, 99, 0, "x-io-timeout");
+	CHECK(x_io_timeout_ms, 3600001, 0, "x-io-timeout");
 	CHECK(vcpu_dirty_limit, 1, 1, "vcpu-dirty-limit");
 	CHECK(vcpu_dirty_limit, 0, 0, "vcpu-dirty-limit");
 }
