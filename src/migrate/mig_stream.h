@@ -256,7 +256,8 @@ struct mig_dec_stats {
 	uint64_t zeroed_pages; /* zero pages that had to be cleared */
 	uint64_t torn_pages;   /* pages with a bad sum in a live round (must come again) */
 	uint32_t rounds, sections;
-	uint64_t digest_bytes; /* bytes hashed for the digest by the decoder */
+	uint64_t digest_bytes;	   /* bytes hashed for the digest by the decoder */
+	uint64_t end_digest_bytes; /* of which at END (the rest while pages came) */
 };
 
 struct mig_dec *mig_dec_new(const struct mig_dec_params *p);
