@@ -116,6 +116,12 @@ uint64_t mig_digest_zero_hash(const struct mig_digest *dg, uint64_t i)
 	return i == dg->nchunks - 1 ? dg->zero_hash_last : dg->zero_hash;
 }
 
+bool mig_digest_known_zero(const struct mig_digest *dg, uint64_t i)
+{
+	return i < dg->nchunks && !dg->stale[i] &&
+	       dg->hash[i] == htole64(mig_digest_zero_hash(dg, i));
+}
+
 void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len)
 {
 	uint64_t first, end, i;

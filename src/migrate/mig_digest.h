@@ -91,6 +91,11 @@ uint64_t mig_digest_skip_unpopulated(struct mig_digest *dg, uint64_t first_page,
  * computed from the memory itself (never from what a peer claims).
  */
 void mig_digest_set(struct mig_digest *dg, uint64_t i, uint64_t hash);
+/*
+ * Chunk i is not stale and its hash is that of zeros: declared zero (or
+ * hashed as zeros) and not marked since.
+ */
+bool mig_digest_known_zero(const struct mig_digest *dg, uint64_t i);
 /* The hash of chunk i when it is all zeros. */
 uint64_t mig_digest_zero_hash(const struct mig_digest *dg, uint64_t i);
 

@@ -345,6 +345,33 @@ static void test_audit(void **state)
 	free(m);
 }
 
+/* Known zero: declared or hashed as zeros and not marked since; nothing else. */
+static void test_known_zero(void **state)
+{
+	const uint64_t size = 33 * PAGE; /* 32 KiB chunks: 5, the last one page */
+	uint8_t *m = calloc(1, size);
+	struct mig_digest dg;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(mig_digest_init(&dg, size, 32 * KiB), 0);
+	assert_false(mig_digest_known_zero(&dg, 0)); /* stale */
+	mig_digest_set_zero(&dg, 0, 2 * 32 * KiB);
+	assert_true(mig_digest_known_zero(&dg, 0));
+	assert_true(mig_digest_known_zero(&dg, 1));
+	assert_false(mig_digest_known_zero(&dg, 2));
+	m[2 * 32 * KiB + 5] = 1;
+	mig_digest_refresh(&dg, m, 2, dg.nchunks);
+	assert_false(mig_digest_known_zero(&dg, 2)); /* hashed, not zeros */
+	assert_true(mig_digest_known_zero(&dg, 3));  /* hashed as zeros */
+	assert_true(mig_digest_known_zero(&dg, 4));  /* the short last chunk */
+	mig_digest_set_stale(&dg, 0, 1);
+	assert_false(mig_digest_known_zero(&dg, 0)); /* reported written */
+	assert_false(mig_digest_known_zero(&dg, 5)); /* past the end */
+	mig_digest_free(&dg);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +385,7 @@ int main(void)
 	    cmocka_unit_test(test_refresh_span),
 	    cmocka_unit_test(test_stale_bitmap),
 	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_known_zero),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,8 +173,13 @@ static void test_each_record(void **state)
 	/* The final round: page 3 becomes zero on the destination too. */
 	memset(ram + 3 * PAGE, 0, PAGE);
 	assert_int_equal(mig_enc_round_begin(&e, true), 0);
-	assert_int_equal(mig_enc_pages(&e, 3, 1), 1);
+	/* Known zeros go unread as one ZERO record; ranges are checked. */
+	assert_int_equal(mig_enc_zero(&e, 3, 0), -EPROTO);
+	assert_int_equal(mig_enc_zero(&e, sizeof(ram) / PAGE, 1), -EPROTO);
+	assert_int_equal(mig_enc_zero(&e, 3, sizeof(ram) / PAGE), -EPROTO);
+	assert_int_equal(mig_enc_zero(&e, 3, 1), 0);
 	assert_int_equal(mig_enc_round_end(&e), 0);
+	assert_int_equal(mig_enc_zero(&e, 3, 1), -EPROTO);	   /* outside a round */
 	assert_int_equal(mig_enc_round_begin(&e, false), -EPROTO); /* no round after the final */
 	/* Sections, then END. */
 	assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 0, 7, sec, 6), 0);
