@@ -703,9 +703,47 @@ static uint64_t final_bitmap(struct run *r)
 	return n;
 }
 
+/*
+ * Where the downtime goes (docs/migration.md, "The stop"): with
+ * VMM_MIG_PHASES=1 in the environment the source prints one line per
+ * completed migration.  A measuring aid, read once per migration.
+ */
+enum {
+	PH_PAUSE,
+	PH_SYNC,
+	PH_FINAL,
+	PH_SAVE,
+	PH_STATE,
+	PH_DIGEST,
+	PH_END,
+	PH_ACK,
+	PH_N
+};
+
+static void print_phases(const struct run *r, const uint64_t *t, uint64_t pages)
+{
+	static const char *const name[PH_N] = {"pause",	     "sync",   "final round", "state save",
+					       "state send", "digest", "end",	      "ack"};
+	char line[400];
+	size_t o = 0;
+	const char *env = getenv("VMM_MIG_PHASES");
+
+	if (!env || strcmp(env, "1"))
+		return;
+	for (int i = 0; i < PH_N && o < sizeof(line); i++)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %" PRIu64, i ? ", " : "",
+				      name[i], (t[i + 1] - t[i]) / 1000u);
+	fprintf(stderr,
+		"vmm: downtime phases (us): %s; final round %" PRIu64 " pages, total %" PRIu64
+		" us\n",
+		line, pages, (t[PH_N] - t[0]) / 1000u);
+	(void)r;
+}
+
 /* Stop the guest, send the rest, the state and the digest, wait for the verdict. */
 static int complete(struct run *r)
 {
+	uint64_t t[PH_N + 1];
 	struct mig_src *s = r->s;
 	const struct mig_sec *secs = NULL;
 	uint8_t digest[MIG_DIGEST_LEN];
@@ -716,10 +754,11 @@ static int complete(struct run *r)
 	int rc;
 
 	set_status(s, MIG_STATUS_DEVICE);
-	r->t_stop = now_ns();
+	r->t_stop = t[PH_PAUSE] = now_ns();
 	rc = r->ops->pause(r->o, err, sizeof(err));
 	if (rc)
 		return fail(r, rc, "cannot stop the guest: %s", err);
+	t[PH_SYNC] = now_ns();
 	r->paused = true;
 	r->unlimited = true;
 	/*
@@ -733,20 +772,25 @@ static int complete(struct run *r)
 	pthread_mutex_unlock(&s->lock);
 	if (r->ops->pass)
 		r->ops->pass(r->o, sync);
+	t[PH_FINAL] = now_ns();
 	rc = send_round(r, r->bitmap, n, true);
 	if (rc)
 		return rc;
+	t[PH_SAVE] = now_ns();
 	rc = r->ops->save_state(r->o, &secs, &nsec, err, sizeof(err));
 	if (rc)
 		return fail(r, rc, "cannot save the vCPU and device state: %s", err);
 	r->have_state = true;
+	t[PH_STATE] = now_ns();
 	for (unsigned i = 0; i < nsec && !rc; i++)
 		rc = ENC(r, mig_enc_section(&r->enc, secs[i].id, secs[i].instance, secs[i].version,
 					    secs[i].data, secs[i].len));
 	if (!rc)
 		rc = flush(r);
+	t[PH_DIGEST] = now_ns();
 	if (!rc)
 		rc = ram_digest(r, digest);
+	t[PH_END] = now_ns();
 	if (!rc)
 		rc = ENC(r, mig_enc_end(&r->enc, digest));
 	if (rc)
@@ -757,15 +801,18 @@ static int complete(struct run *r)
 	update_info(r);
 	if (rc)
 		return rc;
+	t[PH_ACK] = now_ns();
 	rc = read_reply(r, &rep, s->to.io_ms);
 	if (rc)
 		return rc;
+	t[PH_N] = now_ns();
 	if (rep.type == MIG_REPLY_ERROR)
 		return fail(r, -EPROTO,
 			    "the destination refused the migration: %s (%s at offset %" PRIu64 ")",
 			    rep.reason, mig_err_name(rep.code), rep.offset);
 	if (memcmp(rep.digest, digest, MIG_DIGEST_LEN))
 		return fail(r, -EPROTO, "the destination acknowledged another digest");
+	print_phases(r, t, n);
 	return 0;
 }
 
