@@ -33,6 +33,8 @@ struct ram_populate {
 
 /* Start the helper over [mem, mem + size).  0 or -errno (nothing started). */
 int ram_populate_start(struct ram_populate *rp, void *mem, uint64_t size);
+/* Ask it to stop after its current step, without waiting; safe if never started. */
+void ram_populate_halt(struct ram_populate *rp);
 /* Stop it (at its next step) and join; safe if never started. */
 void ram_populate_stop(struct ram_populate *rp);
 
