@@ -564,8 +564,13 @@ bool vm_migrate_incoming_done(struct vm_migrate *m, bool *ok, const char **error
 	*ok = false;
 	if (!started || !mig_dst_done(&m->dst, ok))
 		return false;
-	/* The guest runs (or the migration failed): what is not faulted in by now can wait. */
-	ram_populate_stop(&m->populate);
+	/*
+	 * The guest runs (or the migration failed): the helper stops after its
+	 * step, joined at vm_migrate_free().  Joining here would hold the
+	 * guest's resume behind a step the helper may have no core to finish
+	 * (an idle guest's blackout was 86 ms against 5 ms of downtime).
+	 */
+	ram_populate_halt(&m->populate);
 	*error = mig_dst_error(&m->dst);
 	return true;
 }
