@@ -72,7 +72,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dirtylimit import Qmp, QmpError, with_lock, host_facts, log, mono, STATS_MAGIC  # noqa: E402
+from dirtylimit import (Guest, QemuGuest, QmpError, with_lock, host_facts, log,  # noqa: E402
+                        mono)
 
 POLL = 0.005  # s between two reads of the guest's counters: the blackout's resolution
 QUERY_EVERY = 0.1  # s between two query-migrate: the plot's resolution
@@ -121,49 +122,16 @@ def rss_kib(pid, key="RssAnon"):
 
 # ---------------------------------------------------------------- the two monitors
 
-class Side:
-    """One monitor process (source or destination) with its QMP socket."""
+class Side(Guest):
+    """One monitor process (source or destination) with its QMP socket: dirtylimit.py's
+    Guest (launch, QMP, quit, kill), with its own QMP timeout."""
 
     def __init__(self, argv, workdir, name, qmp_timeout=10.0):
-        self.name = name
-        self.sock = os.path.join(workdir, name + ".sock")
-        self.err = os.path.join(workdir, name + ".err")
-        self.out = os.path.join(workdir, name + ".out")
-        self.argv = argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"),
-                                     stderr=open(self.err, "wb"))
-        try:
-            self.qmp = Qmp(self.sock, self.proc, qmp_timeout)
-        except Exception:
-            self.kill()
-            raise
-
-    def cmd(self, name, args=None):
-        return self.qmp.cmd(name, args)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.qmp.cmd("quit")
-            except (QmpError, OSError, ValueError):
-                pass
-        self.qmp.close() if hasattr(self, "qmp") else None
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        super().__init__(argv, workdir, name)
+        self.qmp.sock.settimeout(qmp_timeout)
 
     def stderr_tail(self, n=3):
-        try:
-            with open(self.err, errors="replace") as f:
-                return " | ".join(l.strip() for l in f.readlines()[-n:])
-        except OSError:
-            return ""
+        return " | ".join(super().stderr_tail(n).splitlines())
 
 
 class QemuSide(Side):
@@ -206,32 +174,19 @@ class QemuSide(Side):
             time.sleep(0.05)
 
     def find_ram(self, addr=None):
-        """Host address of guest-physical 0: the smallest rw mapping holding the stats magic
-        at the guest address the kernel printed."""
+        """Host address of guest-physical 0 (dirtylimit.py's QemuGuest.find_ram: the
+        smallest rw mapping holding the stats magic at the guest address the kernel
+        printed), kept open for reading the counters."""
         if addr is not None:
             self.addr = addr
-        best = None
+        lo = QemuGuest.find_ram(self)
+        if lo is None:
+            return False
         try:
             fd = os.open("/proc/%d/mem" % self.proc.pid, os.O_RDONLY)
         except OSError:
             return False
-        with open("/proc/%d/maps" % self.proc.pid) as f:
-            maps = f.readlines()
-        for line in maps:
-            w = line.split()
-            lo, hi = (int(x, 16) for x in w[0].split("-"))
-            if not w[1].startswith("rw") or hi - lo < self.addr + 0x9000:
-                continue
-            try:
-                if struct.unpack("<Q", os.pread(fd, 8, lo + self.addr))[0] == STATS_MAGIC:
-                    if best is None or hi - lo < best[1]:
-                        best = (lo, hi - lo)
-            except OSError:
-                continue
-        if best is None:
-            os.close(fd)
-            return False
-        self.ram, self.fd = best[0], fd
+        self.ram, self.fd = lo, fd
         hdr = os.pread(fd, 24, self.ram + self.addr)
         self.tsc_khz = struct.unpack("<Q", hdr[16:24])[0]
         return True

@@ -116,6 +116,12 @@ uint64_t mig_digest_zero_hash(const struct mig_digest *dg, uint64_t i)
 	return i == dg->nchunks - 1 ? dg->zero_hash_last : dg->zero_hash;
 }
 
+bool mig_digest_known_zero(const struct mig_digest *dg, uint64_t i)
+{
+	return i < dg->nchunks && !dg->stale[i] &&
+	       dg->hash[i] == htole64(mig_digest_zero_hash(dg, i));
+}
+
 void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len)
 {
 	uint64_t first, end, i;
@@ -184,6 +190,77 @@ uint64_t mig_digest_refresh(struct mig_digest *dg, const void *mem, uint64_t fir
 		bytes += n;
 	}
 	return bytes;
+}
+
+uint64_t mig_digest_refresh_span(struct mig_digest *dg, const void *mem, uint64_t off, uint64_t len,
+				 bool whole)
+{
+	uint64_t first, end;
+
+	if (len == 0 || off >= dg->size)
+		return 0;
+	if (len > dg->size - off)
+		len = dg->size - off;
+	if (whole) {
+		first = (off + dg->chunk - 1) >> dg->shift;
+		end = off + len == dg->size ? dg->nchunks : (off + len) >> dg->shift;
+	} else {
+		first = off >> dg->shift;
+		end = ((off + len - 1) >> dg->shift) + 1;
+	}
+	return first < end ? mig_digest_refresh(dg, mem, first, end) : 0;
+}
+
+void mig_digest_stale_bitmap(struct mig_digest *dg, const uint64_t *bitmap, uint64_t npages,
+			     uint32_t page_size)
+{
+	uint64_t w, words = (npages + 63) / 64;
+
+	if (page_size == 0 || dg->chunk % page_size)
+		return;
+	for (w = 0; w < words; w++) {
+		uint64_t bits = bitmap[w];
+
+		if (w == words - 1 && npages % 64)
+			bits &= (1ull << (npages % 64)) - 1;
+		while (bits) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			uint64_t c = p * page_size >> dg->shift;
+			/* The chunk's pages are one stale mark: skip the rest of them in this word. */
+			uint64_t next = ((c + 1) << dg->shift) / page_size;
+
+			if (c < dg->nchunks)
+				dg->stale[c] = 1;
+			if (next >= (w + 1) * 64)
+				break;
+			bits &= ~0ull << (next - w * 64);
+		}
+	}
+}
+
+int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
+			 uint64_t *bytes)
+{
+	const uint8_t *base = mem;
+	uint64_t i, read = 0;
+	int64_t bad = -1;
+
+	if (end > dg->nchunks)
+		end = dg->nchunks;
+	for (i = first; i < end; i++) {
+		uint64_t n = chunk_len(dg, i);
+
+		if (dg->stale[i])
+			continue;
+		read += n;
+		if (htole64(mig_digest_chunk_hash(base + (i << dg->shift), n)) != dg->hash[i]) {
+			bad = (int64_t)i;
+			break;
+		}
+	}
+	if (bytes)
+		*bytes = read;
+	return bad;
 }
 
 uint64_t mig_digest_nstale(const struct mig_digest *dg)

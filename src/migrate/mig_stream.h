@@ -165,6 +165,12 @@ int mig_enc_round_begin(struct mig_enc *e, bool final);
  * n when the batch filled: send it and go on from there), or -EPROTO.
  */
 long mig_enc_pages(struct mig_enc *e, uint64_t first, uint64_t n);
+/*
+ * Pages [first, first + n) as one ZERO record without reading them: the
+ * caller knows they are zeros (never-populated memory, from the kernel's
+ * page tables).  0, -ENOBUFS (send the batch first) or -EPROTO.
+ */
+int mig_enc_zero(struct mig_enc *e, uint64_t first, uint64_t n);
 int mig_enc_round_end(struct mig_enc *e);
 int mig_enc_section(struct mig_enc *e, uint32_t id, uint32_t instance, uint32_t version,
 		    const void *data, uint32_t len);
@@ -256,7 +262,8 @@ struct mig_dec_stats {
 	uint64_t zeroed_pages; /* zero pages that had to be cleared */
 	uint64_t torn_pages;   /* pages with a bad sum in a live round (must come again) */
 	uint32_t rounds, sections;
-	uint64_t digest_bytes; /* bytes hashed for the digest by the decoder */
+	uint64_t digest_bytes;	   /* bytes hashed for the digest by the decoder */
+	uint64_t end_digest_bytes; /* of which at END (the rest while pages came) */
 };
 
 struct mig_dec *mig_dec_new(const struct mig_dec_params *p);

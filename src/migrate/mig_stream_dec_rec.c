@@ -181,8 +181,16 @@ void mig_dec_data_done(struct mig_dec *d)
 	uint64_t first = d->data_first, n = d->data_n;
 
 	bitmap_assign(d->maybe_nonzero, first, n, true);
-	if (!d->page_chunks)
+	if (!d->page_chunks) {
+		/*
+		 * Chunks wholly inside the run: hashed from our RAM now, while
+		 * it is in the cache.  Those it covers in part wait for the
+		 * round's end, when their other pages may have come too.
+		 */
 		mig_digest_set_stale(&d->dg, first * MIG_PAGE_SIZE, n * MIG_PAGE_SIZE);
+		d->st.digest_bytes += mig_digest_refresh_span(&d->dg, d->ram, first * MIG_PAGE_SIZE,
+							      n * MIG_PAGE_SIZE, true);
+	}
 	d->round_data += n;
 	d->st.data_pages += n;
 	d->state = ST_HEAD;
@@ -242,6 +250,9 @@ static int on_round_end(struct mig_dec *d)
 		     round, zero, d->round_zero);
 	d->st.rounds++;
 	d->phase = d->final ? PH_SECTIONS : PH_ROUNDS;
+	/* A live round's partly covered chunks: hashed now, not in the downtime. */
+	if (!d->final && !d->page_chunks)
+		d->st.digest_bytes += mig_digest_refresh(&d->dg, d->ram, 0, d->dg.nchunks);
 	r = (struct mig_round){
 	    .round = round, .final = d->final, .data_pages = data, .zero_pages = zero};
 	if (d->p.ops->round_end && d->p.ops->round_end(d->p.opaque, &r, msg, sizeof(msg)))
@@ -364,7 +375,9 @@ static int on_end(struct mig_dec *d)
 	}
 	if (d->p.ops->end && d->p.ops->end(d->p.opaque, &e, msg, sizeof(msg)))
 		return mig_dec_hook_failed(d, MIG_E_LOCAL, "end", msg);
-	d->st.digest_bytes += mig_digest_refresh(&d->dg, d->ram, 0, d->dg.nchunks);
+	/* Only what the final round changed is left to hash. */
+	d->st.end_digest_bytes = mig_digest_refresh(&d->dg, d->ram, 0, d->dg.nchunks);
+	d->st.digest_bytes += d->st.end_digest_bytes;
 	if (mig_digest_final(&d->dg, mine))
 		FAIL(d, MIG_E_LOCAL, d->rec_off, "digest table still stale");
 	if (memcmp(mine, e.digest, MIG_DIGEST_LEN)) {

@@ -247,6 +247,19 @@ long mig_enc_pages(struct mig_enc *e, uint64_t first, uint64_t n)
 	return (long)(i - first);
 }
 
+int mig_enc_zero(struct mig_enc *e, uint64_t first, uint64_t n)
+{
+	const uint64_t npages = e->p.ram_size / MIG_PAGE_SIZE;
+
+	if (e->phase != PH_IN_ROUND || n == 0 || n > UINT32_MAX || first > npages ||
+	    n > npages - first)
+		return -EPROTO;
+	if (!room(e, MIG_ZERO_SIZE, false))
+		return -ENOBUFS;
+	queue_zero(e, first, n);
+	return 0;
+}
+
 int mig_enc_round_end(struct mig_enc *e)
 {
 	uint8_t *h;

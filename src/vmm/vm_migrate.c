@@ -10,6 +10,7 @@
 #include "dirtylimit/dl_ctrl.h"
 #include "migrate/mig_tls.h"
 #include "dirtylimit/dl_rate.h"
+#include "vmm/ram_populate.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 #include "vmm/vstate.h"
@@ -39,7 +40,8 @@ struct vm_migrate {
 	bool incoming_over;    /* the guest runs: no longer inmigrate */
 	struct mig_fault fault;
 	struct mig_dst dst;
-	struct vm_state in_state; /* sections received, loaded at the end */
+	struct vm_state in_state;     /* sections received, loaded at the end */
+	struct ram_populate populate; /* faults guest RAM in before the pages arrive */
 
 	/* The PSK channel (docs/security.md). */
 	struct mig_tls_registry tls;	    /* --object: filled before QMP serves, then read-only */
@@ -279,6 +281,13 @@ static int dst_section(void *o, const struct mig_section *s, char *msg, size_t l
 	struct vm_migrate *m = o;
 	uint8_t *copy = malloc(s->len ? s->len : 1);
 
+	/*
+	 * The state comes after the final round: no page is left to fault in,
+	 * and the helper, starved on a busy host while it holds the address
+	 * space's lock, cost the 8 GiB guest's stop 100 ms (the ACK waited).
+	 */
+	ram_populate_halt(&m->populate);
+
 	if (!copy) {
 		snprintf(msg, len, "out of memory");
 		return -1;
@@ -361,6 +370,7 @@ void vm_migrate_free(struct vm_migrate *m)
 		mig_src_destroy(&m->src);
 		mig_dst_destroy(&m->dst);
 	}
+	ram_populate_stop(&m->populate);
 	vm_state_free(&m->in_state);
 	mig_tls_registry_free(&m->tls);
 	pthread_mutex_destroy(&m->lock);
@@ -480,13 +490,30 @@ void vm_migrate_dl_figures(struct vm_migrate *m, uint64_t *per_round_us, uint64_
 
 /* ---- destination ---- */
 
+/*
+ * Guest RAM faulted in while the destination waits (ram_populate.h): the
+ * stream then writes into pages that exist.  It costs the destination all
+ * of the guest's RAM from the start; without the helper (no thread), the
+ * pages fault as they come.
+ */
+static void populate_ram(struct vm_migrate *m)
+{
+	if (!m->populate.started)
+		ram_populate_start(&m->populate, m->vm->ram, m->vm->ram_size);
+}
+
 int vm_migrate_incoming_listen(struct vm_migrate *m, const char *uri, const struct mig_fault *fault,
 			       char *err, size_t errlen)
 {
+	int r;
+
 	m->incoming = true;
 	if (fault)
 		m->dst.fault = *fault;
-	return mig_dst_listen(&m->dst, uri, err, errlen);
+	r = mig_dst_listen(&m->dst, uri, err, errlen);
+	if (r == 0)
+		populate_ram(m);
+	return r;
 }
 
 int vm_migrate_incoming_start(struct vm_migrate *m, char *err, size_t errlen)
@@ -510,6 +537,7 @@ void vm_migrate_incoming_defer(struct vm_migrate *m, const struct mig_fault *fau
 	m->deferred = true;
 	if (fault)
 		m->dst.fault = *fault;
+	populate_ram(m);
 }
 
 int vm_migrate_incoming_uri(struct vm_migrate *m, const char *uri, char *err, size_t errlen)
@@ -549,6 +577,13 @@ bool vm_migrate_incoming_done(struct vm_migrate *m, bool *ok, const char **error
 	*ok = false;
 	if (!started || !mig_dst_done(&m->dst, ok))
 		return false;
+	/*
+	 * The guest runs (or the migration failed): the helper stops after its
+	 * step, joined at vm_migrate_free().  Joining here would hold the
+	 * guest's resume behind a step the helper may have no core to finish
+	 * (an idle guest's blackout was 86 ms against 5 ms of downtime).
+	 */
+	ram_populate_halt(&m->populate);
 	*error = mig_dst_error(&m->dst);
 	return true;
 }

@@ -252,6 +252,126 @@ static void test_known_answer(void **state)
 	free(m);
 }
 
+/* A span refreshes the chunks it overlaps, or only those wholly inside it. */
+static void test_refresh_span(void **state)
+{
+	const uint64_t size = 37 * PAGE; /* 16 KiB chunks: 10, the last one page */
+	uint8_t *m = pattern(size, 3), want[16], got[16];
+	struct mig_digest dg;
+
+	(void)state;
+	one_pass(m, size, 16 * KiB, want);
+	assert_int_equal(mig_digest_init(&dg, size, 16 * KiB), 0);
+	/* Pages 3..8 lie wholly over chunk 1 only; they overlap chunks 0, 1, 2. */
+	assert_int_equal(mig_digest_refresh_span(&dg, m, 3 * PAGE, 6 * PAGE, true), 16 * KiB);
+	assert_int_equal(mig_digest_nstale(&dg), 9);
+	assert_int_equal(dg.stale[1], 0);
+	assert_int_equal(mig_digest_refresh_span(&dg, m, 3 * PAGE, 6 * PAGE, false), 32 * KiB);
+	assert_int_equal(mig_digest_nstale(&dg), 7);
+	/* The region's end closes the short last chunk; past the end is clamped. */
+	assert_int_equal(mig_digest_refresh_span(&dg, m, 36 * PAGE, 100 * PAGE, true), PAGE);
+	assert_int_equal(mig_digest_refresh_span(&dg, m, size, PAGE, false), 0);
+	assert_int_equal(mig_digest_refresh_span(&dg, m, 0, 0, false), 0);
+	assert_int_equal(mig_digest_refresh_span(&dg, m, 0, size, false), 6 * 16 * KiB);
+	assert_int_equal(mig_digest_final(&dg, got), 0);
+	assert_memory_equal(got, want, 16);
+	mig_digest_free(&dg);
+	free(m);
+}
+
+/* A dirty bitmap marks exactly the chunks of its pages, none other. */
+static void test_stale_bitmap(void **state)
+{
+	const uint64_t npages = 200, size = npages * PAGE; /* 32 KiB chunks: 25 */
+	uint64_t bm[4] = {0};
+	struct mig_digest dg;
+	uint8_t *m = pattern(size, 4);
+	uint64_t i;
+
+	(void)state;
+	assert_int_equal(mig_digest_init(&dg, size, 32 * KiB), 0);
+	mig_digest_refresh(&dg, m, 0, dg.nchunks);
+	/* Pages 0, 1, 7 (chunk 0), 8 (chunk 1), 63 and 64 (chunks 7, 8), 199 (24). */
+	bm[0] = 1ull | 2ull | 1ull << 7 | 1ull << 8 | 1ull << 63;
+	bm[1] = 1ull;
+	bm[3] = 1ull << (199 - 192);
+	/* A bit past npages is not a page: ignored. */
+	bm[3] |= 1ull << 10;
+	mig_digest_stale_bitmap(&dg, bm, npages, PAGE);
+	assert_int_equal(mig_digest_nstale(&dg), 5);
+	for (i = 0; i < dg.nchunks; i++)
+		assert_int_equal(dg.stale[i], i == 0 || i == 1 || i == 7 || i == 8 || i == 24);
+	/* Every page dirty: every chunk. */
+	memset(bm, 0xff, sizeof(bm));
+	mig_digest_stale_bitmap(&dg, bm, npages, PAGE);
+	assert_int_equal(mig_digest_nstale(&dg), dg.nchunks);
+	/* Page chunks: one page, one chunk. */
+	mig_digest_free(&dg);
+	assert_int_equal(mig_digest_init(&dg, size, PAGE), 0);
+	mig_digest_refresh(&dg, m, 0, dg.nchunks);
+	memset(bm, 0, sizeof(bm));
+	bm[2] = 1ull << 5 | 1ull << 6;
+	mig_digest_stale_bitmap(&dg, bm, npages, PAGE);
+	assert_int_equal(mig_digest_nstale(&dg), 2);
+	assert_int_equal(dg.stale[133], 1);
+	assert_int_equal(dg.stale[134], 1);
+	mig_digest_free(&dg);
+	free(m);
+}
+
+/* An audit finds a chunk written behind the table's back, and only that. */
+static void test_audit(void **state)
+{
+	const uint64_t size = 64 * PAGE; /* 32 KiB chunks: 8 */
+	uint8_t *m = pattern(size, 5);
+	struct mig_digest dg;
+	uint64_t bytes;
+
+	(void)state;
+	assert_int_equal(mig_digest_init(&dg, size, 32 * KiB), 0);
+	mig_digest_refresh(&dg, m, 0, dg.nchunks);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, &bytes), -1);
+	assert_int_equal(bytes, size);
+	m[5 * 32 * KiB + 77] ^= 0x40;
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, &bytes), 5);
+	assert_int_equal(bytes, 6 * 32 * KiB);
+	/* Outside the window: not seen. */
+	assert_int_equal(mig_digest_audit(&dg, m, 6, 100, NULL), -1);
+	/* Marked stale (reported): not a finding, and not read. */
+	mig_digest_set_stale(&dg, 5 * 32 * KiB, 1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, &bytes), -1);
+	assert_int_equal(bytes, size - 32 * KiB);
+	mig_digest_free(&dg);
+	free(m);
+}
+
+/* Known zero: declared or hashed as zeros and not marked since; nothing else. */
+static void test_known_zero(void **state)
+{
+	const uint64_t size = 33 * PAGE; /* 32 KiB chunks: 5, the last one page */
+	uint8_t *m = calloc(1, size);
+	struct mig_digest dg;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(mig_digest_init(&dg, size, 32 * KiB), 0);
+	assert_false(mig_digest_known_zero(&dg, 0)); /* stale */
+	mig_digest_set_zero(&dg, 0, 2 * 32 * KiB);
+	assert_true(mig_digest_known_zero(&dg, 0));
+	assert_true(mig_digest_known_zero(&dg, 1));
+	assert_false(mig_digest_known_zero(&dg, 2));
+	m[2 * 32 * KiB + 5] = 1;
+	mig_digest_refresh(&dg, m, 2, dg.nchunks);
+	assert_false(mig_digest_known_zero(&dg, 2)); /* hashed, not zeros */
+	assert_true(mig_digest_known_zero(&dg, 3));  /* hashed as zeros */
+	assert_true(mig_digest_known_zero(&dg, 4));  /* the short last chunk */
+	mig_digest_set_stale(&dg, 0, 1);
+	assert_false(mig_digest_known_zero(&dg, 0)); /* reported written */
+	assert_false(mig_digest_known_zero(&dg, 5)); /* past the end */
+	mig_digest_free(&dg);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +382,10 @@ int main(void)
 	    cmocka_unit_test(test_geometry),
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_known_answer),
+	    cmocka_unit_test(test_refresh_span),
+	    cmocka_unit_test(test_stale_bitmap),
+	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_known_zero),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+/* ram_populate: fault in guest RAM ahead of an incoming migration (ram_populate.h). */
+#include "vmm/ram_populate.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * Bytes per madvise call: about 0.5 ms of work (2.2 GB/s here).  The call
+ * holds the address space's lock for reading throughout, and under
+ * SCHED_IDLE on a busy host it may wait long for a core in the middle of
+ * one: a thread that needs the lock for writing (mmap, a large malloc, a
+ * new thread's stack) waits for that step.  Small steps keep that short.
+ */
+#define RAM_POPULATE_STEP (1ull << 20)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *populate_thread(void *arg)
+{
+	struct ram_populate *rp = arg;
+	uint64_t t0 = now_ns(), off;
+	struct sched_param sp = {.sched_priority = 0};
+
+	/*
+	 * Only on a core nobody else wants: where source and destination share
+	 * a host (the benchmark, the tests), populating at normal priority took
+	 * CPU from the decoder and the source (fill: 1.8 s became 3.0 s,
+	 * downtime 5 ms became 45).
+	 */
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+
+	for (off = 0; off < rp->size && !atomic_load(&rp->stop); off += RAM_POPULATE_STEP) {
+		uint64_t n =
+		    rp->size - off < RAM_POPULATE_STEP ? rp->size - off : RAM_POPULATE_STEP;
+
+		/* EINVAL: an older kernel; ENOMEM/EFAULT: no memory now. Either way, stop helping. */
+		if (madvise(rp->mem + off, n, MADV_POPULATE_WRITE))
+			break;
+		atomic_store(&rp->done, off + n);
+	}
+	atomic_store(&rp->took_ns, now_ns() - t0);
+	return NULL;
+}
+
+int ram_populate_start(struct ram_populate *rp, void *mem, uint64_t size)
+{
+	int r;
+
+	memset(rp, 0, sizeof(*rp));
+	rp->mem = mem;
+	rp->size = size;
+	atomic_init(&rp->stop, false);
+	atomic_init(&rp->done, 0);
+	atomic_init(&rp->took_ns, 0);
+	r = pthread_create(&rp->thread, NULL, populate_thread, rp);
+	if (r)
+		return -r;
+	pthread_setname_np(rp->thread, "mig-populate");
+	rp->started = true;
+	return 0;
+}
+
+void ram_populate_halt(struct ram_populate *rp)
+{
+	if (rp->started)
+		atomic_store(&rp->stop, true);
+}
+
+void ram_populate_stop(struct ram_populate *rp)
+{
+	if (!rp->started)
+		return;
+	atomic_store(&rp->stop, true);
+	pthread_join(rp->thread, NULL);
+	rp->started = false;
+}
