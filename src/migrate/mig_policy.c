@@ -44,6 +44,7 @@ void mig_params_default(struct mig_params *p)
 	    .vcpu_dirty_limit_set = false,
 	    .x_vcpu_dirty_limit_period_ms = DEFAULT_DIRTY_LIMIT_PERIOD,
 	    .x_io_timeout_ms = MIG_IO_TIMEOUT_DEFAULT_MS,
+	    .x_digest_audit = MIG_DIGEST_AUDIT_DEFAULT_BYTES,
 	};
 }
 

@@ -32,13 +32,6 @@
 #define MIG_SRC_CHUNK_PAGES 1024u
 /* Pagemap entries read per call when the digest skips unpopulated memory. */
 #define MIG_SRC_PAGEMAP_BATCH 65536u
-/*
- * At switchover, this many bytes of chunks the tracker calls clean are
- * re-hashed and compared with the table (a window that moves on at every
- * migration): a tracker that misses writes shows up here.  16 MiB hashes
- * in about 2 ms, a small share of a downtime of tens of ms.
- */
-#define MIG_SRC_AUDIT_BYTES (16ull << 20)
 
 static uint64_t now_ns(void)
 {
@@ -105,6 +98,7 @@ struct run {
 	/* The digest table, kept up to date while pages are sent ("The digest"). */
 	struct mig_digest dg;
 	bool have_dg;
+	uint64_t audit_bytes; /* x-digest-audit */
 	char err[512];
 };
 
@@ -214,6 +208,7 @@ static void take_params(struct run *r)
 		if (s->caps.dirty_limit)
 			period = s->params.x_vcpu_dirty_limit_period_ms;
 		r->io_ms = (unsigned)s->params.x_io_timeout_ms;
+		r->audit_bytes = s->params.x_digest_audit;
 	}
 	pthread_mutex_unlock(&s->lock);
 	set_dl_period(r, period);
@@ -544,15 +539,19 @@ static int ram_digest(struct run *r, uint8_t out[MIG_DIGEST_LEN])
 {
 	static _Atomic uint64_t audit_next; /* the audit window's start; any migration moves it */
 	const uint8_t *ram = r->s->vm.ram;
-	uint64_t per = MIG_SRC_AUDIT_BYTES / r->dg.chunk, first, bytes;
-	int64_t bad;
+	uint64_t per = r->audit_bytes / r->dg.chunk, first = 0;
+	int64_t bad = -1;
 	int rc;
 
 	mig_digest_refresh(&r->dg, ram, 0, r->dg.nchunks);
-	if (per == 0)
+	if (r->audit_bytes && per == 0)
 		per = 1;
-	first = atomic_fetch_add(&audit_next, per) % r->dg.nchunks;
-	bad = mig_digest_audit(&r->dg, ram, first, first + per, &bytes);
+	if (per >= r->dg.nchunks)
+		per = r->dg.nchunks; /* all of it: the full proof */
+	else if (per)
+		first = atomic_fetch_add(&audit_next, per) % r->dg.nchunks;
+	if (per)
+		bad = mig_digest_audit(&r->dg, ram, first, first + per, NULL);
 	if (bad < 0 && first + per > r->dg.nchunks)
 		bad = mig_digest_audit(&r->dg, ram, 0, first + per - r->dg.nchunks, NULL);
 	if (bad >= 0)
@@ -586,6 +585,7 @@ static int setup(struct run *r)
 	mig_policy_init(&r->pol, &s->caps, &s->params, NULL, s->vm.ncpus, s->vm.ram_size);
 	r->max_bw = s->params.max_bandwidth;
 	r->io_ms = (unsigned)s->params.x_io_timeout_ms;
+	r->audit_bytes = s->params.x_digest_audit;
 	s->params_changed = false;
 	if (s->vm.ops->user_limits)
 		s->vm.ops->user_limits(s->vm.opaque, user, s->vm.ncpus);

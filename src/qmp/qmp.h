@@ -103,6 +103,7 @@ enum qmp_migrate_param {
 	QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD,  /* ms */
 	QMP_MP_VCPU_DIRTY_LIMIT,	   /* MB/s */
 	QMP_MP_X_IO_TIMEOUT,		   /* ms (ours: the migration socket's deadline) */
+	QMP_MP_X_DIGEST_AUDIT,		   /* bytes (ours: clean memory re-hashed at switchover) */
 	QMP_MP_COUNT
 };
 

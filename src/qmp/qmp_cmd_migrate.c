@@ -165,6 +165,7 @@ static const char *const param_names[QMP_MP_COUNT] = {
     [QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD] = "x-vcpu-dirty-limit-period",
     [QMP_MP_VCPU_DIRTY_LIMIT] = "vcpu-dirty-limit",
     [QMP_MP_X_IO_TIMEOUT] = "x-io-timeout",
+    [QMP_MP_X_DIGEST_AUDIT] = "x-digest-audit",
 };
 
 /* In QEMU's schema order (MigrateSetParameters). */
@@ -181,6 +182,7 @@ const struct qmp_arg qmp_migrate_set_parameters_args[] = {
     {"tls-creds", QMP_ARG_STR, true, NULL},
     /* Ours (QEMU has none): after QEMU's members. */
     {"x-io-timeout", QMP_ARG_UINT, true, NULL},
+    {"x-digest-audit", QMP_ARG_UINT, true, NULL},
     {.name = NULL},
 };
 
@@ -228,7 +230,7 @@ void qmp_cmd_query_migrate_parameters(struct qmp_call *c)
 	c->be->query_migrate_parameters(c->be->opaque, &p);
 	c->ret = json_object_new_object();
 	for (int k = 0; c->ret && k < QMP_MP_COUNT; k++) {
-		if (!p.has[k] || k == QMP_MP_X_IO_TIMEOUT)
+		if (!p.has[k] || k >= QMP_MP_X_IO_TIMEOUT)
 			continue;
 		if (k == QMP_MP_CPU_THROTTLE_TAILSLOW)
 			json_object_object_add(c->ret, param_names[k],
@@ -239,8 +241,9 @@ void qmp_cmd_query_migrate_parameters(struct qmp_call *c)
 	if (c->ret && p.has_tls_creds)
 		json_object_object_add(c->ret, "tls-creds", json_object_new_string(p.tls_creds));
 	/* Ours, after QEMU's members. */
-	if (c->ret && p.has[QMP_MP_X_IO_TIMEOUT])
-		add_u64(c->ret, param_names[QMP_MP_X_IO_TIMEOUT], p.v[QMP_MP_X_IO_TIMEOUT]);
+	for (int k = QMP_MP_X_IO_TIMEOUT; c->ret && k < QMP_MP_COUNT; k++)
+		if (p.has[k])
+			add_u64(c->ret, param_names[k], p.v[k]);
 }
 
 /* --- capabilities ---------------------------------------------------------------------- */

@@ -360,6 +360,7 @@ static void params_to_qmp(const struct mig_params *p, struct qmp_migrate_params 
 	out->v[QMP_MP_X_VCPU_DIRTY_LIMIT_PERIOD] = p->x_vcpu_dirty_limit_period_ms;
 	out->v[QMP_MP_VCPU_DIRTY_LIMIT] = p->vcpu_dirty_limit;
 	out->v[QMP_MP_X_IO_TIMEOUT] = p->x_io_timeout_ms;
+	out->v[QMP_MP_X_DIGEST_AUDIT] = p->x_digest_audit;
 }
 
 /* A percentage member must fit QEMU's uint8 before it is range-checked. */
@@ -404,6 +405,8 @@ static int be_set_params(void *o, const struct qmp_migrate_params *in, char *err
 	}
 	if (in->has[QMP_MP_X_IO_TIMEOUT])
 		p.x_io_timeout_ms = v[QMP_MP_X_IO_TIMEOUT];
+	if (in->has[QMP_MP_X_DIGEST_AUDIT])
+		p.x_digest_audit = v[QMP_MP_X_DIGEST_AUDIT];
 	if (mig_params_check(&p, err, errlen) < 0)
 		return -EINVAL;
 	if (in->has_tls_creds && vm_migrate_set_tls_creds(q->mig, in->tls_creds, err, errlen) < 0)

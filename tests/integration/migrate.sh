@@ -50,6 +50,8 @@ def wait_progress(q):
 def migrate(a, b, port, name):
     """Migrate A to B; check the source's side.  Returns A's last stats."""
     a.events = []
+    # The full proof: all of guest RAM re-hashed at switchover (docs/migration.md).
+    a.cmd("migrate-set-parameters", {"x-digest-audit": 1 << 40})
     check(a.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port}) == {}, name + ": migrate returns at once")
     info = a.wait_status(("completed", "failed", "cancelled"), 60)
     check(info["status"] == "completed", name + ": completed (%s)" % info.get("error-desc", ""))
@@ -124,6 +126,8 @@ if what == "main":
     a.cmd("migrate-set-parameters", {"x-io-timeout": 20000})
     check(a.cmd("query-migrate-parameters").get("x-io-timeout") == 20000, "x-io-timeout set to 20000")
     check(b.cmd("query-migrate-parameters").get("x-io-timeout") == 10000, "the destination's own: 10000")
+    check(a.cmd("query-migrate-parameters").get("x-digest-audit") == 16 << 20,
+          "x-digest-audit 16 MiB by default: %s" % a.cmd("query-migrate-parameters").get("x-digest-audit"))
     r = a.raw("migrate-set-capabilities", {"capabilities": [
         {"capability": "dirty-limit", "state": True}, {"capability": "auto-converge", "state": True}]})
     check("conflicts" in r.get("error", {}).get("desc", ""), "dirty-limit with auto-converge refused: %s" % r)

@@ -100,6 +100,7 @@ static void test_defaults(void **state)
 	assert_false(p.vcpu_dirty_limit_set);
 	assert_int_equal(p.x_vcpu_dirty_limit_period_ms, 1000);
 	assert_int_equal(p.x_io_timeout_ms, 10000);
+	assert_int_equal(p.x_digest_audit, 16u << 20);
 	assert_int_equal(mig_params_check(&p, NULL, 0), 0);
 }
 
