@@ -65,7 +65,12 @@ bg_builds() {
 
 # wait_build DIR: until the background build of DIR is done; 0 if it built.
 wait_build() {
-	while [ ! -e "$LOGS/$1.ok" ] && [ ! -e "$LOGS/$1.failed" ]; do sleep 1; done
+	while [ ! -e "$LOGS/$1.ok" ] && [ ! -e "$LOGS/$1.failed" ]; do
+		# The background builder gone without a word (killed): a failure,
+		# never a wait for ever.
+		kill -0 "$BG" 2>/dev/null || [ -e "$LOGS/$1.ok" ] || { : >"$LOGS/$1.failed"; break; }
+		sleep 1
+	done
 	if [ -e "$LOGS/$1.failed" ]; then
 		grep -v '^$' $LOGS/bg.log | tail -30
 		fail=$((fail + 1))
