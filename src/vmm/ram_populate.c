@@ -3,7 +3,6 @@
 #include "vmm/ram_populate.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -14,10 +13,9 @@
 
 /*
  * Bytes per madvise call: about 0.5 ms of work (2.2 GB/s here).  The call
- * holds the address space's lock for reading throughout, and under
- * SCHED_IDLE on a busy host it may wait long for a core in the middle of
- * one: a thread that needs the lock for writing (mmap, a large malloc, a
- * new thread's stack) waits for that step.  Small steps keep that short.
+ * holds the address space's lock for reading throughout: a thread that
+ * needs the lock for writing (mmap, a large malloc, a new thread's stack)
+ * waits for that step.  Small steps keep that short.
  */
 #define RAM_POPULATE_STEP (1ull << 20)
 
@@ -29,28 +27,40 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * After each step the helper sleeps this many times as long as the step
+ * took: it uses at most half of one core.  Not SCHED_IDLE (the first
+ * version): a SCHED_IDLE thread on a host whose cores are busy (here the
+ * source's vCPUs share them) gets a core seconds late, and a process dies
+ * only when every one of its threads has run: a SIGKILLed destination
+ * took 1.5 to 2 s to go (20 ms without the helper; 3 tries each, 2 busy
+ * loops on the 2 cores), long enough to fail int_migrate_cancel in every
+ * build, and its halt at the stop waited as long.  At normal priority the
+ * thread runs at once when asked to stop or killed, and the duty cycle
+ * bounds what it takes from a source sharing the host (at full speed it
+ * made fill 1.8 s into 3.0 s).
+ */
+#define RAM_POPULATE_IDLE_RATIO 1
+
 static void *populate_thread(void *arg)
 {
 	struct ram_populate *rp = arg;
 	uint64_t t0 = now_ns(), off;
-	struct sched_param sp = {.sched_priority = 0};
-
-	/*
-	 * Only on a core nobody else wants: where source and destination share
-	 * a host (the benchmark, the tests), populating at normal priority took
-	 * CPU from the decoder and the source (fill: 1.8 s became 3.0 s,
-	 * downtime 5 ms became 45).
-	 */
-	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 
 	for (off = 0; off < rp->size && !atomic_load(&rp->stop); off += RAM_POPULATE_STEP) {
 		uint64_t n =
 		    rp->size - off < RAM_POPULATE_STEP ? rp->size - off : RAM_POPULATE_STEP;
+		uint64_t ts = now_ns(), idle;
+		struct timespec d;
 
 		/* EINVAL: an older kernel; ENOMEM/EFAULT: no memory now. Either way, stop helping. */
 		if (madvise(rp->mem + off, n, MADV_POPULATE_WRITE))
 			break;
 		atomic_store(&rp->done, off + n);
+		idle = (now_ns() - ts) * RAM_POPULATE_IDLE_RATIO;
+		d.tv_sec = (time_t)(idle / 1000000000ull);
+		d.tv_nsec = (long)(idle % 1000000000ull);
+		nanosleep(&d, NULL);
 	}
 	atomic_store(&rp->took_ns, now_ns() - t0);
 	return NULL;

@@ -10,7 +10,7 @@
  * MADV_POPULATE_WRITE only faults pages in: it never changes a byte, so
  * the decoder may write the same memory meanwhile (the helper goes on
  * while the stream arrives, from low addresses up, as the first pass
- * does).  It runs under SCHED_IDLE: only on a core nobody else wants.
+ * does).  It uses at most half of one core (RAM_POPULATE_IDLE_RATIO).
  * Kernels without it (before 5.14): the helper does nothing.
  */
 #ifndef VMM_RAM_POPULATE_H
