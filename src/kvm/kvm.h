@@ -78,7 +78,10 @@ int kvm_vm_set_memslot(struct kvm_vm *vm, uint32_t slot, uint64_t gpa, uint64_t 
 		       bool log_dirty, char *err, size_t errlen);
 /* Remove a memslot (size 0). */
 int kvm_vm_clear_memslot(struct kvm_vm *vm, uint32_t slot, char *err, size_t errlen);
-/* KVM_RESET_DIRTY_RINGS: returns the number of entries reset, or -errno. */
+/*
+ * KVM_RESET_DIRTY_RINGS with every signal blocked (a signal makes the kernel
+ * drop part of the reset: see kvm_vm.c): the number of entries reset, or -errno.
+ */
 int kvm_vm_reset_dirty_rings(struct kvm_vm *vm);
 
 /* vcpu->fd is -1 after a failure (nothing is left mapped) and after kvm_vcpu_destroy(). */
