@@ -179,6 +179,16 @@ int64_t dirty_vcpu_harvest(struct dirty_tracker *t, struct dirty_vcpu *d, int *r
 	return res.harvested;
 }
 
+int dirty_reset(struct dirty_tracker *t)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&t->take_lock);
+	r = t->vm ? kvm_vm_reset_dirty_rings(t->vm) : 0; /* no VM: unit tests */
+	pthread_rwlock_unlock(&t->take_lock);
+	return r;
+}
+
 bool dirty_wedge_note(struct dirty_wedge *w, int64_t harvested, int reset)
 {
 	if (harvested != 0 || reset > 0) {

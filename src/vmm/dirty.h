@@ -82,6 +82,13 @@ void dirty_vcpu_destroy(struct dirty_vcpu *d);
  * *reset_out (if not NULL) gets what the reset ioctl returned.
  */
 int64_t dirty_vcpu_harvest(struct dirty_tracker *t, struct dirty_vcpu *d, int *reset_out);
+/*
+ * KVM_RESET_DIRTY_RINGS alone (a ring-full exit that found nothing to
+ * harvest), inside the take lock like a harvest's: it may reset entries
+ * another harvest marked, and the TLB flush that makes them write-protected
+ * is then this call's, which a take must wait for.
+ */
+int dirty_reset(struct dirty_tracker *t);
 
 /*
  * A ring-full exit that finds nothing to harvest and a reset that resets

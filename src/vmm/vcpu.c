@@ -228,7 +228,7 @@ static void vcpu_ring_full(struct vcpu *v)
 	atomic_fetch_add_explicit(&v->ring_full_exits, 1, memory_order_relaxed);
 	n = vcpu_harvest(v, &reset);
 	if (n == 0)
-		reset = kvm_vm_reset_dirty_rings(&v->vm->kvm);
+		reset = dirty_reset(&v->vm->dirty);
 	if (dirty_wedge_note(&v->wedge, n, reset)) {
 		char msg[256];
 
