@@ -84,8 +84,20 @@ static void set_status(struct mig_dst *d, enum mig_status st)
 
 /* ---- the decoder's hooks ---- */
 
+/* The destination's side of the stop (VMM_MIG_PHASES=1; docs/migration.md, "The stop"). */
+enum {
+	DPH_FINAL,
+	DPH_STATE,
+	DPH_END,
+	DPH_CHECKED,
+	DPH_LOADED,
+	DPH_ACKED,
+	DPH_N
+};
+
 struct dst_run {
 	struct mig_dst *d;
+	uint64_t t[DPH_N]; /* when each step began; 0 = not reached */
 	struct mig_section_spec specs[MIG_MAX_SECTION_KIND];
 	uint8_t digest[MIG_DIGEST_LEN];
 	bool first_section;
@@ -118,6 +130,8 @@ static int hook_round_begin(void *o, const struct mig_round *rd, char *msg, size
 	(void)msg;
 	(void)len;
 	fault_at(r->d, rd->final ? MIG_FAULT_DEVICE : rd->round ? MIG_FAULT_RAM2 : MIG_FAULT_RAM1);
+	if (rd->final)
+		r->t[DPH_FINAL] = now_ns();
 	pthread_mutex_lock(&r->d->lock);
 	r->d->info.dirty_sync_count = rd->round + 1;
 	pthread_mutex_unlock(&r->d->lock);
@@ -130,6 +144,7 @@ static int hook_section(void *o, const struct mig_section *s, char *msg, size_t 
 
 	if (!r->first_section) {
 		r->first_section = true;
+		r->t[DPH_STATE] = now_ns();
 		fault_at(r->d, MIG_FAULT_STATE);
 	}
 	return r->d->ops->section(r->d->opaque, s, msg, len);
@@ -142,8 +157,32 @@ static int hook_end(void *o, const struct mig_end *e, char *msg, size_t len)
 	(void)msg;
 	(void)len;
 	fault_at(r->d, MIG_FAULT_END);
+	r->t[DPH_END] = now_ns();
 	memcpy(r->digest, e->digest, MIG_DIGEST_LEN);
 	return 0;
+}
+
+/*
+ * With VMM_MIG_PHASES=1 the destination prints where its part of the stop
+ * went, as the source does: the final round's records, the state sections
+ * (and halting the populate helper), the END check (the digest), loading
+ * the state into KVM, the ACK out.  A measuring aid, read once.
+ */
+static void print_phases(const struct dst_run *r)
+{
+	static const char *const name[DPH_N - 1] = {"final round", "state", "end check", "load",
+						    "ack"};
+	const char *env = getenv("VMM_MIG_PHASES");
+	char line[300];
+	size_t o = 0;
+
+	if (!env || strcmp(env, "1") || !r->t[DPH_FINAL])
+		return;
+	for (int i = 0; i < DPH_N - 1 && o < sizeof(line); i++)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %" PRIu64, i ? ", " : "",
+				      name[i], (r->t[i + 1] - r->t[i]) / 1000u);
+	fprintf(stderr, "vmm: incoming downtime phases (us): %s; total %" PRIu64 " us\n", line,
+		(r->t[DPH_ACKED] - r->t[DPH_FINAL]) / 1000u);
 }
 
 static const struct mig_dec_ops dec_ops = {
@@ -271,6 +310,7 @@ static void *dst_thread(void *arg)
 	}
 	if (!receive(d, dec, staging))
 		goto out;
+	run.t[DPH_CHECKED] = now_ns();
 	/* The digest matched: load the vCPU and device state, then say yes. */
 	if (d->ops->load(d->opaque, err, sizeof(err))) {
 		struct mig_error e = {.code = MIG_E_LOAD, .offset = mig_dec_stats(dec)->bytes};
@@ -280,6 +320,7 @@ static void *dst_thread(void *arg)
 		reply_error(d, &e);
 		goto out;
 	}
+	run.t[DPH_LOADED] = now_ns();
 	{
 		uint8_t buf[MIG_REPLY_MAX];
 		size_t n = mig_reply_ack(buf, run.digest);
@@ -292,6 +333,8 @@ static void *dst_thread(void *arg)
 		       strerror(-rc));
 		goto out;
 	}
+	run.t[DPH_ACKED] = now_ns();
+	print_phases(&run);
 	ok = true;
 out:
 	mig_conn_close(&d->conn);
