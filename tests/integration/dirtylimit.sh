@@ -140,7 +140,8 @@ start() {
 	local s=$1 n=$2
 	shift 2
 	"$VMM" --qmp "unix:$s" -m 512M "$@" >"$TMP/$n.out" 2>"$TMP/$n.err" &
-	PIDS="$PIDS $!"
+	VPID=$!
+	PIDS="$PIDS $VPID"
 	if ! dl "$s" wait; then
 		fail "$n: the guest made no progress within 10 s: $(tail -3 "$TMP/$n.err")"
 		finish
@@ -150,6 +151,7 @@ start() {
 # --- one writer (cpu0) next to one reader (cpu1) ------------------------------
 S=$TMP/a.sock
 start "$S" a -c 2 -a "wss=64M writers=0 report=0"
+PA=$VPID
 read -r W0 _ _ RD0 _ EF0 _ _ < <(dl "$S" rates 1.5)
 # The checks below need a writer well above the limits they set (at most 40):
 # 3x.  (It runs at 300-550 MiB/s alone, 166 was seen under ThreadSanitizer
@@ -207,6 +209,7 @@ dl "$S" cmd quit >/dev/null
 # --- --dirty-limit at start, one vCPU of two ------------------------------------
 S=$TMP/b.sock
 start "$S" b -c 2 -a "wss=64M report=0" --dirty-limit 1=20
+PB=$VPID
 expect "query-vcpu-dirty-limit with --dirty-limit 1=20" "$(dl "$S" limits)" "1:20"
 read -r W0 W1 _ < <(dl "$S" rates 2 0.5)
 near "$W1" 20 10 && pass "--dirty-limit 1=20 holds: cpu1 $W1 MiB/s over 2 s" ||
@@ -215,15 +218,6 @@ is "$W0" '>' 60 && pass "cpu0 unlimited beside it: $W0 MiB/s" || fail "cpu0 (no 
 dl "$S" cmd quit >/dev/null
 
 # Both quit cleanly (exit status 0: no wedged ring, no failed ioctl).
-for p in $PIDS; do
-	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$p" 2>/dev/null; then
-		fail "vmm $p still running 5 s after quit"
-	else
-		wait "$p"
-		rc=$?
-		[ $rc -eq 0 ] && pass "vmm $p exited 0 after quit" ||
-			fail "vmm $p exited $rc: $(grep -h '^vmm:' "$TMP"/*.err | grep -v 'pages harvested' | tail -3)"
-	fi
-done
+wait_exit $PA a 0 5
+wait_exit $PB b 0 5
 finish
