@@ -283,20 +283,8 @@ class QemuGuest(Guest):
             raise
 
     def _boot(self):
-        self.addr = None
         deadline = mono() + 20
-        while self.addr is None:
-            try:
-                with open(self.serial, errors="replace") as f:
-                    m = re.search(r"stress: stats at (0x[0-9a-f]+)", f.read())
-            except OSError:
-                m = None
-            if m:
-                self.addr = int(m.group(1), 16)
-            elif mono() > deadline or not self.alive():
-                raise QmpError("QEMU: no 'stress: stats at' line on the serial console")
-            else:
-                time.sleep(0.05)
+        self.addr = self.wait_stats_addr(deadline)
         # The header: magic is written last at boot.
         while True:
             hdr = self.xp(self.addr, 3)
@@ -310,6 +298,23 @@ class QemuGuest(Guest):
         self.has_stall = True  # max_gap_tsc, raised by the guest (0 if it does not)
         self.qmp.sock.settimeout(QEMU_QMP_TIMEOUT)
         self.ram = self.find_ram()
+
+    def wait_stats_addr(self, deadline):
+        """The guest-physical address of the stress kernel's stats area, from the line it
+        prints on the serial console (self.serial); QmpError if QEMU exits first or the
+        line is not there by mono() time DEADLINE.  bench/migrate.py's QemuSide calls it
+        too."""
+        while True:
+            try:
+                with open(self.serial, errors="replace") as f:
+                    m = re.search(r"stress: stats at (0x[0-9a-f]+)", f.read())
+            except OSError:
+                m = None
+            if m:
+                return int(m.group(1), 16)
+            if mono() > deadline or not self.alive():
+                raise QmpError("QEMU: no 'stress: stats at' line on the serial console")
+            time.sleep(0.05)
 
     def find_ram(self):
         """Host address of guest-physical 0, for reading the counters from /proc/PID/mem
