@@ -79,6 +79,7 @@ BAND = 0.10  # +-10% of the limit: "in band"
 MIN_STEADY = 3.0  # s in band at the end of a phase to count as settled
 STEADY_FROM = 0.5  # s after the set: the earliest start of the steady phase
 LOCK = "/tmp/vmm-vm.lock"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
 QMP_TIMEOUT = 10.0  # s: every command we send answers at once; silence means a wedged monitor
 QEMU_QMP_TIMEOUT = 3.0  # s: QEMU's monitor has been seen to stop answering; notice it sooner
 STATS_MAGIC = 0x3153544154535453  # "STSTATS1", include/stress_abi.h
@@ -283,20 +284,8 @@ class QemuGuest(Guest):
             raise
 
     def _boot(self):
-        self.addr = None
         deadline = mono() + 20
-        while self.addr is None:
-            try:
-                with open(self.serial, errors="replace") as f:
-                    m = re.search(r"stress: stats at (0x[0-9a-f]+)", f.read())
-            except OSError:
-                m = None
-            if m:
-                self.addr = int(m.group(1), 16)
-            elif mono() > deadline or not self.alive():
-                raise QmpError("QEMU: no 'stress: stats at' line on the serial console")
-            else:
-                time.sleep(0.05)
+        self.addr = self.wait_stats_addr(deadline)
         # The header: magic is written last at boot.
         while True:
             hdr = self.xp(self.addr, 3)
@@ -310,6 +299,23 @@ class QemuGuest(Guest):
         self.has_stall = True  # max_gap_tsc, raised by the guest (0 if it does not)
         self.qmp.sock.settimeout(QEMU_QMP_TIMEOUT)
         self.ram = self.find_ram()
+
+    def wait_stats_addr(self, deadline):
+        """The guest-physical address of the stress kernel's stats area, from the line it
+        prints on the serial console (self.serial); QmpError if QEMU exits first or the
+        line is not there by mono() time DEADLINE.  bench/migrate.py's QemuSide calls it
+        too."""
+        while True:
+            try:
+                with open(self.serial, errors="replace") as f:
+                    m = re.search(r"stress: stats at (0x[0-9a-f]+)", f.read())
+            except OSError:
+                m = None
+            if m:
+                return int(m.group(1), 16)
+            if mono() > deadline or not self.alive():
+                raise QmpError("QEMU: no 'stress: stats at' line on the serial console")
+            time.sleep(0.05)
 
     def find_ram(self):
         """Host address of guest-physical 0, for reading the counters from /proc/PID/mem
@@ -1318,14 +1324,39 @@ def host_facts():
     return facts
 
 
+def add_build_args(ap):
+    """--build, --vmm and --stress, as every benchmark here takes them (check_run resolves
+    them)."""
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build directory")
+    ap.add_argument("--vmm", help="vmm binary (default BUILD/vmm)")
+    ap.add_argument("--stress", help="stress kernel (default BUILD/guest/stress.elf)")
+
+
+def check_run(prog, args, qemu):
+    """Before a run: args.vmm and args.stress (BUILD's unless given) exist and /dev/kvm is
+    there, or exit with one message naming PROG; QEMU (if qemu) and gnuplot (for --plots)
+    are installed by bench/setup.sh when missing."""
+    args.vmm = args.vmm or os.path.join(args.build, "vmm")
+    args.stress = args.stress or os.path.join(args.build, "guest", "stress.elf")
+    for p in (args.vmm, args.stress):
+        if not os.path.exists(p):
+            sys.exit("%s: %s not found (build first: meson setup build && ninja -C build)" % (prog, p))
+    if not os.path.exists("/dev/kvm"):
+        sys.exit("%s: /dev/kvm is absent: nothing to measure" % prog)
+    need = []
+    if qemu and not shutil.which("qemu-system-x86_64"):
+        need.append("qemu-system-x86")
+    if args.plots and not shutil.which("gnuplot"):
+        need.append("gnuplot-nox")
+    if need:
+        subprocess.run([os.path.join(ROOT, "bench", "setup.sh")] + need, check=True)
+
+
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one repeat, short phases")
     ap.add_argument("--repeats", type=int, default=None, help="repeats (default 3, 1 with --quick)")
-    ap.add_argument("--build", default=os.path.join(root, "build"), help="meson build directory")
-    ap.add_argument("--vmm", help="vmm binary (default BUILD/vmm)")
-    ap.add_argument("--stress", help="stress kernel (default BUILD/guest/stress.elf)")
+    add_build_args(ap)
     ap.add_argument("--data", help="directory for logs and time series (default: a new /tmp dir)")
     ap.add_argument("--plots", help="write the PNG plots into this directory (e.g. docs/img)")
     ap.add_argument("--json", help="write every measurement to this file")
@@ -1334,8 +1365,6 @@ def main():
                     help="limits of the single-writer groups (default 1,5,25,100,400,90%%)")
     ap.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
     args = ap.parse_args()
-    args.vmm = args.vmm or os.path.join(args.build, "vmm")
-    args.stress = args.stress or os.path.join(args.build, "guest", "stress.elf")
     repeats = args.repeats or (1 if args.quick else 3)
     groups = args.only.split(",") if args.only else list(GROUPS)
     if args.no_qemu and "qemu" in groups:
@@ -1343,18 +1372,7 @@ def main():
     for g in groups:
         if g not in GROUPS:
             ap.error("unknown group %s" % g)
-    for p in (args.vmm, args.stress):
-        if not os.path.exists(p):
-            sys.exit("dirtylimit.py: %s not found (build first: meson setup build && ninja -C build)" % p)
-    if not os.path.exists("/dev/kvm"):
-        sys.exit("dirtylimit.py: /dev/kvm is absent: nothing to measure")
-    need = []
-    if "qemu" in groups and not shutil.which("qemu-system-x86_64"):
-        need.append("qemu-system-x86")
-    if args.plots and not shutil.which("gnuplot"):
-        need.append("gnuplot-nox")
-    if need:
-        subprocess.run([os.path.join(root, "bench", "setup.sh")] + need, check=True)
+    check_run("dirtylimit.py", args, "qemu" in groups)
     args.data = args.data or tempfile.mkdtemp(prefix="dl-bench-")
     os.makedirs(args.data, exist_ok=True)
     log("data in %s; %d repeat(s); groups %s" % (args.data, repeats, ",".join(groups)))

@@ -55,9 +55,7 @@ import fcntl
 import json
 import math
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -705,7 +703,6 @@ def rescan(ctx, datadir):
 
 
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one repeat, short phases")
     ap.add_argument("--repeats", type=int, default=None, help="repeats (default 3, 1 with --quick)")
@@ -728,9 +725,7 @@ def main():
     ap.add_argument("--pct-rings", default=None,
                     help="rings pct runs on (default: --rings; pct sleeps per 10 ms of running, "
                     "not per ring-full, so one ring shows it)")
-    ap.add_argument("--build", default=os.path.join(root, "build"), help="meson build directory")
-    ap.add_argument("--vmm", help="vmm binary (default BUILD/vmm)")
-    ap.add_argument("--stress", help="stress kernel (default BUILD/guest/stress.elf)")
+    dlb.add_build_args(ap)
     ap.add_argument("--data", help="directory for logs and series (default: a new /tmp dir)")
     ap.add_argument("--plots", help="write one PNG per case into this directory (e.g. docs/img)")
     ap.add_argument("--json", help="write every measurement to this file")
@@ -743,8 +738,6 @@ def main():
     ap.add_argument("--repro", action="store_true",
                     help="instead of the table: the published behaviour, reproduced (~12 min)")
     args = ap.parse_args()
-    args.vmm = args.vmm or os.path.join(args.build, "vmm")
-    args.stress = args.stress or os.path.join(args.build, "guest", "stress.elf")
     args.laws = args.laws.split(",")
     cases = args.cases.split(",")
     rings = [int(r) for r in args.rings.split(",")]
@@ -774,18 +767,7 @@ def main():
     for c in cases:
         if c not in CASES:
             ap.error("unknown case %s" % c)
-    for p in (args.vmm, args.stress):
-        if not os.path.exists(p):
-            sys.exit("dirtylimit_laws.py: %s not found (build first)" % p)
-    if not os.path.exists("/dev/kvm"):
-        sys.exit("dirtylimit_laws.py: /dev/kvm is absent: nothing to measure")
-    need = []
-    if QEMU in args.laws and not shutil.which("qemu-system-x86_64"):
-        need.append("qemu-system-x86")
-    if args.plots and not shutil.which("gnuplot"):
-        need.append("gnuplot-nox")
-    if need:
-        subprocess.run([os.path.join(root, "bench", "setup.sh")] + need, check=True)
+    dlb.check_run("dirtylimit_laws.py", args, QEMU in args.laws)
     args.data = args.data or tempfile.mkdtemp(prefix="dl-laws-")
     os.makedirs(args.data, exist_ok=True)
     dlb.log("data in %s; %d repeat(s); laws %s; cases %s" % (args.data, repeats, args.laws, cases))

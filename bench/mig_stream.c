@@ -23,17 +23,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 #ifdef HAVE_ZLIB
@@ -45,6 +41,8 @@
 
 #include "migrate/mig_digest.h"
 #include "migrate/mig_stream.h"
+
+#include "bench_harness.h"
 
 #define GiB  ((uint64_t)1 << 30)
 #define MiB  ((uint64_t)1 << 20)
@@ -77,46 +75,13 @@ static const char *const dname[D_COUNT] = {
 #endif
 static const char *const pname[P_COUNT] = {"untouched", "zeros", "data", "hot"};
 
-static int runs = 3;
+static int runs = BENCH_RUNS_DEFAULT;
 static bool quick, tcp_only;
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* The hot working set: the cases, 80 MiB of a 1 GiB guest, 2 GiB of 8 GiB. */
 static uint64_t hot_bytes(uint64_t size)
 {
 	return size >= 8 * GiB ? 2 * GiB : 80 * MiB * (size / GiB ? size / GiB : 1);
-}
-
-static void fill_data(uint8_t *p, uint64_t n, uint64_t seed)
-{
-	uint64_t x = seed | 1, i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		memcpy(p + i, &x, 8);
-	}
 }
 
 static uint8_t *region(enum profile pr, uint64_t size)
@@ -133,10 +98,10 @@ static uint8_t *region(enum profile pr, uint64_t size)
 		memset(p, 0, size);
 		break;
 	case P_DATA:
-		fill_data(p, size, 42);
+		bench_fill(p, size, 42);
 		break;
 	case P_HOT:
-		fill_data(p, hot_bytes(size), 43);
+		bench_fill(p, hot_bytes(size), 43);
 		break;
 	default:
 		break;
@@ -534,32 +499,17 @@ static void *tcp_dest(void *arg)
 static double tcp_run(const uint8_t *src, uint8_t *dst, uint64_t size, const uint8_t *digest,
 		      enum dmem kind)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
 	struct tcp_job s = {.src = src, .size = size, .digest = digest},
 		       d = {.dst = dst, .size = size, .kind = kind};
-	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 	pthread_t ts, td;
 
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&a, &al)) {
-		perror("listen");
-		exit(1);
-	}
-	s.fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (connect(s.fd, (struct sockaddr *)&a, sizeof(a))) {
-		perror("connect");
-		exit(1);
-	}
-	d.fd = accept(l, NULL, NULL);
-	setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bench_tcp_pair(&s.fd, &d.fd, true);
 	pthread_create(&td, NULL, tcp_dest, &d);
 	pthread_create(&ts, NULL, tcp_source, &s);
 	pthread_join(ts, NULL);
 	pthread_join(td, NULL);
 	close(s.fd);
 	close(d.fd);
-	close(l);
 	return d.secs;
 }
 
@@ -583,21 +533,13 @@ static void *raw_source(void *arg)
 
 static double tcp_raw(const uint8_t *src, uint8_t *dst, uint64_t size)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
 	struct tcp_job s = {.src = src, .size = size};
-	int l = socket(AF_INET, SOCK_STREAM, 0), fd;
 	uint64_t got = 0;
 	pthread_t ts;
 	double t;
+	int fd;
 
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&a, &al))
-		exit(1);
-	s.fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (connect(s.fd, (struct sockaddr *)&a, sizeof(a)))
-		exit(1);
-	fd = accept(l, NULL, NULL);
+	bench_tcp_pair(&s.fd, &fd, false);
 	t = now();
 	pthread_create(&ts, NULL, raw_source, &s);
 	for (;;) {
@@ -611,7 +553,6 @@ static double tcp_raw(const uint8_t *src, uint8_t *dst, uint64_t size)
 	pthread_join(ts, NULL);
 	close(s.fd);
 	close(fd);
-	close(l);
 	return t;
 }
 
@@ -902,17 +843,6 @@ static void bench_digest(uint64_t size)
 	}
 }
 
-static int take_lock(void)
-{
-	int fd = open("/tmp/vmm-vm.lock", O_RDWR | O_CREAT, 0666);
-
-	if (fd < 0 || flock(fd, LOCK_EX)) {
-		perror("/tmp/vmm-vm.lock");
-		return -1;
-	}
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	bool big = false, lock = true;
@@ -930,16 +860,14 @@ int main(int argc, char **argv)
 			quick = true;
 			runs = 1;
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-			runs = atoi(argv[++i]);
-			if (runs < 1 || runs > 15)
-				runs = 3;
+			runs = bench_runs(argv[++i]);
 		} else {
 			fprintf(stderr, "usage: %s [--big] [--runs N] [--quick] [--no-lock]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	if (lock && take_lock() < 0)
+	if (lock && bench_lock() < 0)
 		return 1;
 	if (tcp_only) {
 		bench_tcp(quick ? GiB / 4 : GiB);

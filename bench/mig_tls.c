@@ -17,14 +17,10 @@
  * busy.  docs/security.md quotes the tables.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -38,6 +34,8 @@
 #include "migrate/mig_digest.h"
 #include "migrate/mig_stream.h"
 #include "migrate/mig_tls.h"
+
+#include "bench_harness.h"
 
 #define MiB  ((uint64_t)1 << 20)
 #define PAGE MIG_PAGE_SIZE
@@ -55,16 +53,8 @@ static const struct variant {
 };
 #define NVAR (sizeof(variants) / sizeof(variants[0]))
 
-static int runs = 3;
+static int runs = BENCH_RUNS_DEFAULT;
 static char keydir[64];
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double thread_cpu(void)
 {
@@ -72,19 +62,6 @@ static double thread_cpu(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void die(const char *what, const char *why)
@@ -97,16 +74,10 @@ static void die(const char *what, const char *why)
 static uint8_t *data_region(uint64_t size)
 {
 	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t x = 0x9e3779b97f4a7c15ull;
 
 	if (p == MAP_FAILED)
 		die("mmap", strerror(errno));
-	for (uint64_t i = 0; i < size; i += 8) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		memcpy(p + i, &x, 8);
-	}
+	bench_fill(p, size, 0x9e3779b97f4a7c15ull);
 	return p;
 }
 
@@ -265,22 +236,12 @@ struct result {
 static void run(const struct variant *v, const uint8_t *src, uint8_t *dst, uint64_t size,
 		const uint8_t *digest, struct result *r)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
 	struct job s = {.v = v, .src = src, .size = size, .digest = digest},
 		   d = {.v = v, .dst = dst, .size = size};
-	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 	char err[MIG_TLS_ERR_LEN];
 	pthread_t ts, td;
 
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&a, &al))
-		die("listen", strerror(errno));
-	s.fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (connect(s.fd, (struct sockaddr *)&a, sizeof(a)))
-		die("connect", strerror(errno));
-	d.fd = accept(l, NULL, NULL);
-	setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bench_tcp_pair(&s.fd, &d.fd, true);
 	if (v->tls) {
 		if (mig_tls_creds_load(&s.creds, MIG_TLS_CLIENT, keydir, NULL, err, sizeof(err)) ||
 		    mig_tls_creds_load(&d.creds, MIG_TLS_SERVER, keydir, NULL, err, sizeof(err)))
@@ -293,7 +254,6 @@ static void run(const struct variant *v, const uint8_t *src, uint8_t *dst, uint6
 	pthread_join(td, NULL);
 	close(s.fd);
 	close(d.fd);
-	close(l);
 	if (v->tls) {
 		mig_tls_creds_free(&s.creds);
 		mig_tls_creds_free(&d.creds);
@@ -376,9 +336,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--no-lock")) {
 			lock = false;
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-			runs = atoi(argv[++i]);
-			if (runs < 1 || runs > 15)
-				runs = 3;
+			runs = bench_runs(argv[++i]);
 		} else if (!strcmp(argv[i], "--mib") && i + 1 < argc) {
 			size = (uint64_t)atoi(argv[++i]) * MiB;
 			if (size < 16 * MiB)
@@ -388,12 +346,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (lock) {
-		int fd = open("/tmp/vmm-vm.lock", O_RDWR | O_CREAT, 0666);
-
-		if (fd < 0 || flock(fd, LOCK_EX))
-			die("/tmp/vmm-vm.lock", strerror(errno));
-	}
+	if (lock && bench_lock() < 0)
+		return 1;
 	make_keys();
 	src = data_region(size);
 	dst = dest_region(size);

@@ -156,18 +156,7 @@ class QemuSide(Side):
     def boot(self):
         """Source: the stats area's address from the console, then its RAM."""
         deadline = mono() + BOOT_WAIT
-        while self.addr is None:
-            try:
-                with open(self.serial, errors="replace") as f:
-                    m = re.search(r"stress: stats at (0x[0-9a-f]+)", f.read())
-            except OSError:
-                m = None
-            if m:
-                self.addr = int(m.group(1), 16)
-            elif mono() > deadline or self.proc.poll() is not None:
-                raise QmpError("QEMU: no 'stress: stats at' line on the serial console")
-            else:
-                time.sleep(0.05)
+        self.addr = QemuGuest.wait_stats_addr(self, deadline)
         while not self.find_ram():
             if mono() > deadline:
                 raise QmpError("QEMU: the stats magic never appeared in guest RAM")

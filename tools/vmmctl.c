@@ -216,14 +216,33 @@ static void send_json(struct conn *c, json_object *o)
 	free(line);
 }
 
+/*
+ * One recv() into the line buffer, once poll() says there is something:
+ * an interrupted call receives nothing (the caller loops and polls again).
+ * Dies on an error and when the server closes the connection.
+ */
+static void recv_some(struct conn *c)
+{
+	size_t room;
+	char *p = qmp_linebuf_space(&c->in, &room);
+	ssize_t n = recv(c->fd, p, room, 0);
+
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n < 0)
+		die("receiving: %s", strerror(errno));
+	if (n == 0)
+		die("the server closed the connection");
+	qmp_linebuf_commit(&c->in, (size_t)n);
+}
+
 /* The next JSON object from the server. */
 static json_object *recv_json(struct conn *c)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 	json_object *o;
-	size_t room, len;
-	char *p, *line;
-	ssize_t n;
+	size_t len;
+	char *line;
 	int r;
 
 	for (;;) {
@@ -244,15 +263,7 @@ static json_object *recv_json(struct conn *c)
 			die("poll: %s", strerror(errno));
 		if (r == 0)
 			die("no answer from the server in %d s", VMMCTL_TIMEOUT_MS / 1000);
-		p = qmp_linebuf_space(&c->in, &room);
-		n = recv(c->fd, p, room, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			die("receiving: %s", strerror(errno));
-		if (n == 0)
-			die("the server closed the connection");
-		qmp_linebuf_commit(&c->in, n);
+		recv_some(c);
 	}
 }
 
@@ -473,9 +484,8 @@ static void wait_migration_event(struct conn *c, int ms)
 
 	for (;;) {
 		json_object *o, *ev;
-		size_t room, len;
-		char *line, *p;
-		ssize_t n;
+		size_t len;
+		char *line;
 		int r, left;
 
 		while ((r = qmp_linebuf_next(&c->in, &line, &len)) > 0) {
@@ -500,15 +510,7 @@ static void wait_migration_event(struct conn *c, int ms)
 			die("poll: %s", strerror(errno));
 		if (r == 0)
 			return;
-		p = qmp_linebuf_space(&c->in, &room);
-		n = recv(c->fd, p, room, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			die("receiving: %s", strerror(errno));
-		if (n == 0)
-			die("the server closed the connection");
-		qmp_linebuf_commit(&c->in, (size_t)n);
+		recv_some(c);
 	}
 }
 

@@ -29,17 +29,17 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dirtylimit/dl_ctrl.h"
 #include "dirtylimit/dl_rate.h"
 #include "vmm/boot_vm.h"
 #include "vmm/vm.h"
+
+#include "kvm_prog.h"
 
 #define NCPUS	2
 #define MEM	(64ull << 20)
@@ -62,38 +62,6 @@
 #define MIN_SWITCHOVERS 5
 /* Differing pages printed per switchover. */
 #define SHOW_MAX 8
-
-static int fails;
-
-static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf(ok ? "ok: " : "FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	if (!ok)
-		fails++;
-}
-
-static int read_file(const char *path, uint8_t **buf, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-
-	if (!f || fstat(fileno(f), &st) < 0) {
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	*buf = malloc((size_t)st.st_size);
-	*len = fread(*buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	return *len == (size_t)st.st_size ? 0 : -1;
-}
 
 /* ---- the chaos thread: the soak's QMP client, without QMP ---- */
 
@@ -210,14 +178,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s STRESS_ELF [SECONDS]\n", argv[0]);
 		return 2;
 	}
-	if (access("/dev/kvm", F_OK) != 0) {
-		printf("SKIP: /dev/kvm is absent\n");
-		return 77;
-	}
-	if (read_file(argv[1], &kernel, &kernel_len) < 0) {
-		printf("FAIL: cannot read %s\n", argv[1]);
-		return 1;
-	}
+	kernel = kvm_prog_kernel(argv[1], &kernel_len);
 	k.image = kernel;
 	k.len = kernel_len;
 	sigemptyset(&set);

@@ -139,17 +139,6 @@ elif what == "stalls":
     stalls(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 EOF
 gt() { "$PY" "$TMP/gt.py" "$@"; }
-# wait_exit PID NAME: it must exit 0 within 5 s.
-wait_exit() {
-	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$1" 2>/dev/null; then
-		fail "$2: still running 5 s after quit"
-	else
-		wait "$1"
-		rc=$?
-		[ $rc -eq 0 ] && pass "$2: exit 0" || fail "$2: exit $rc: $(tail -3 "$TMP/$2.err")"
-	fi
-}
 
 # (a) one flipped word each in a seq writer's and a reader's working set
 timeout 30 "$VMM" --cpus 2 --mem 256M --append "wss=16M writers=0 readers=1 report=0" \
@@ -172,7 +161,7 @@ else
 	fail "pauses: $(echo "$out" | tail -1)"
 fi
 echo "$out" | sed 's/^/    /'
-wait_exit $p pauses
+wait_exit $p pauses 0 5
 
 # (c) the longest stall sees every pause, vCPU 0's summary notwithstanding
 "$VMM" --cpus 2 --mem 256M --append "wss=32M report=10" --qmp "unix:$TMP/s.sock" \
@@ -183,5 +172,5 @@ if out=$(gt stalls "$TMP/s.sock" 15 0.1 2>&1); then pass "stalls: $out"; else
 	fail "stalls: $(echo "$out" | tail -1)"
 	echo "$out" | sed 's/^/    /'
 fi
-wait_exit $p stalls
+wait_exit $p stalls 0 5
 finish

@@ -61,6 +61,28 @@ finish() {
 	exit 0
 }
 
+# wait_exit PID NAME WANT [SECONDS]: the background process PID (a child of
+# this shell) must exit within SECONDS (default 10) with status WANT, or with
+# WANT "nonzero" any failure that is not a signal or a timeout.  A failure
+# shows the end of $TMP/NAME.err.
+wait_exit() {
+	local secs=${4:-10}
+	for _ in $(seq $((secs * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$1" 2>/dev/null; then
+		fail "$2: still running $secs s later"
+		return
+	fi
+	wait "$1"
+	rc=$?
+	if [ "$3" = nonzero ] && [ $rc -ne 0 ] && [ $rc -lt 124 ]; then
+		pass "$2: exit $rc"
+	elif [ "$3" != nonzero ] && [ $rc -eq "$3" ]; then
+		pass "$2: exit $rc"
+	else
+		fail "$2: exit $rc, want $3: $(tail -3 "$TMP/$2.err")"
+	fi
+}
+
 # expect_fail "description" "message regexp" vmm-args...
 # vmm must exit non-zero (and not by a signal) with one line matching on stderr.
 expect_fail() {

@@ -220,17 +220,6 @@ else
 	fail "loopback migrations"
 fi
 
-# exit PID NAME WANT: it must exit with WANT within 10 s.
-wait_exit() {
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$1" 2>/dev/null; then
-		fail "$2: still running 10 s later"
-		return
-	fi
-	wait "$1"
-	rc=$?
-	[ $rc -eq "$3" ] && pass "$2: exit $rc" || fail "$2: exit $rc, want $3: $(tail -3 "$TMP/$2.err")"
-}
 wait_exit $A a 0
 wait_exit $B b 0
 wait_exit $C c 0

@@ -16,24 +16,14 @@ PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 cat >"$TMP/out.py" <<'EOF'
-import json, os, pty, signal, socket, subprocess, sys, termios, time
+import os, pty, signal, subprocess, sys, termios, time
+
+# tests/integration's client (PYTHONPATH): Session retries the connect, negotiates.
+from qmp_client import Session
 
 vmm, tmp, how, slow = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 STOP_AT = 2.0        # seconds after launch: the reader has long stopped reading by then
 PROMPT = 1.0 * slow  # the stop must act within this long (lib.sh's SLOW)
-
-
-def qmp_quit(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(path)
-    f = s.makefile("rwb", buffering=0)
-    f.readline()
-    for cmd in ("qmp_capabilities", "quit"):
-        f.write((json.dumps({"execute": cmd}) + "\n").encode())
-        while "event" in json.loads(f.readline()):
-            pass
-    s.close()
 
 
 # Four vCPUs: ~1.3 KB a record, 130 KB/s, more than the pipe and what vmm keeps.
@@ -59,7 +49,9 @@ t1 = time.monotonic()
 if how in ("sigterm", "terminal"):
     p.send_signal(signal.SIGTERM)
 elif how == "quit":
-    qmp_quit("%s/q.sock" % tmp)
+    q = Session("%s/q.sock" % tmp, timeout=5)
+    q.cmd("quit")
+    q.close()
 elif how == "duration":
     t1 = t0 + STOP_AT
 try:

@@ -173,23 +173,6 @@ else
 	fail "TLS migrations"
 fi
 
-# wait_exit PID NAME WANT: it must exit with WANT (or, for "nonzero", any failure) within 10 s.
-wait_exit() {
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$1" 2>/dev/null; then
-		fail "$2: still running 10 s later"
-		return
-	fi
-	wait "$1"
-	rc=$?
-	if [ "$3" = nonzero ] && [ $rc -ne 0 ] && [ $rc -lt 124 ]; then
-		pass "$2: exit $rc"
-	elif [ "$3" != nonzero ] && [ $rc -eq "$3" ]; then
-		pass "$2: exit $rc"
-	else
-		fail "$2: exit $rc, want $3: $(tail -3 "$TMP/$2.err")"
-	fi
-}
 # said NAME REGEXP: the destination's one message.
 said() {
 	if grep -Eq -- "$2" "$TMP/$1.err"; then

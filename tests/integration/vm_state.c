@@ -32,11 +32,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvm/kvm_state.h"
@@ -44,6 +42,8 @@
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 #include "vmm/vstate.h"
+
+#include "kvm_prog.h"
 
 #define NCPUS	2
 #define MEM	(128ull << 20)
@@ -63,23 +63,8 @@
 /* The TSC may land this far off its rule (vm_state.c allows 2 ms plus drift). */
 #define TSC_SLACK_US 3000
 
-static int fails;
 /* Print how far each TSC and kvmclock landed from its rule (for docs/vm-state.md). */
 static bool show_landing;
-
-static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf(ok ? "ok: " : "FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	if (!ok)
-		fails++;
-}
 
 static uint64_t ms_now(void)
 {
@@ -709,19 +694,6 @@ out:
 	free(caps);
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-
-	if (!f || fstat(fileno(f), &st) < 0)
-		return -1;
-	*buf = malloc((size_t)st.st_size);
-	*len = fread(*buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	return *len == (size_t)st.st_size ? 0 : -1;
-}
-
 static unsigned parse_omit(const char *name)
 {
 	for (unsigned p = 0; p < VSTATE_NPARTS; p++)
@@ -753,14 +725,7 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4 && !strcmp(argv[2], "--omit"))
 		omit = parse_omit(argv[3]);
-	if (access("/dev/kvm", F_OK) != 0) {
-		printf("SKIP: /dev/kvm is absent\n");
-		return 77;
-	}
-	if (read_file(argv[1], &kernel, &kernel_len) < 0) {
-		printf("FAIL: cannot read %s\n", argv[1]);
-		return 1;
-	}
+	kernel = kvm_prog_kernel(argv[1], &kernel_len);
 	k.image = kernel;
 	k.len = kernel_len;
 	/* As app.c: the stop signal is taken synchronously (here: ignored). */

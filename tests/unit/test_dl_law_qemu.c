@@ -55,71 +55,108 @@ static int64_t tune(uint64_t limit_mib, uint64_t rate_mib)
 	return v.cs.throttle_us;
 }
 
-static void test_dead_band(void **state)
-{
-	(void)state;
-	setup(4096, false);
-	assert_int_equal(tune(100, 125), 0);
-	assert_int_equal(tune(100, 75), 0);
-	assert_int_equal(ctx.max_rate_mib, 0); /* not even the ring-full time is computed */
-	/* 26 over: the fixed step, a tenth of 16 MiB * 1e6 / 126 = 126984 us. */
-	assert_int_equal(tune(100, 126), 12698);
-	assert_int_equal(ctx.max_rate_mib, 126);
-}
+/*
+ * The tuning cases: from a fresh vCPU on a ring of `ring` entries, one
+ * period's sample at a time (limit, rate, both MiB/s over 1 s), the
+ * throttle QEMU computes after it and the highest rate it has seen.
+ */
+struct tune_step {
+	uint64_t limit_mib, rate_mib;
+	int64_t throttle_us;
+	uint64_t max_rate_mib;
+};
+#define TUNE_STEPS_MAX 6
+static const struct tune_case {
+	const char *name;
+	uint32_t ring;
+	struct tune_step steps[TUNE_STEPS_MAX]; /* up to the first all-zero one */
+} tune_cases[] = {
+    {"dead band",
+     4096,
+     {
+	 {100, 125, 0, 0},
+	 /* Not even the ring-full time is computed: no maximum yet. */
+	 {100, 75, 0, 0},
+	 /* 26 over: the fixed step, a tenth of 16 MiB * 1e6 / 126 = 126984 us. */
+	 {100, 126, 12698, 126},
+     }},
+    {"proportional and fixed steps",
+     4096,
+     {
+	 /* 1000 for 100: 90% off, ring-full time 16000 us, += 16000 * 90 / 10. */
+	 {100, 1000, 144000, 1000},
+	 /* 50 below: exactly 50% of the larger, not more: the fixed step down. */
+	 {100, 50, 144000 - 1600, 1000},
+	 /* 80% below: -= 16000 * 80 / 20 (the maximum stays 1000). */
+	 {100, 20, 142400 - 64000, 1000},
+	 /* 60 over 400: 15%, the fixed step up. */
+	 {400, 460, 78400 + 1600, 1000},
+     }},
+    {"cap and floor",
+     4096,
+     {
+	 /* 99% off: += 16000 * 99 / 1, exactly the cap of 99 ring-full times. */
+	 {1, 1000, 1584000, 1000},
+	 {1, 1000, 1584000, 1000},
+	 /* 99% below: -= 1584000: the floor. */
+	 {1000, 10, 0, 1000},
+	 {1000, 10, 0, 1000},
+     }},
+    {"zero rate",
+     4096,
+     {
+	 {100, 1000, 144000, 1000},
+	 /* A rate of 0 within 25 of the quota: the dead band, unchanged. */
+	 {20, 0, 144000, 1000},
+	 /* Outside it: QEMU sets the throttle to 0 at once. */
+	 {100, 0, 0, 1000},
+     }},
+    {"ring size and max rate",
+     65536,
+     {
+	 /* 256 MiB: ring-full time 256e6 / 1000 = 256000 us, 90% off. */
+	 {100, 1000, 2304000, 1000},
+	 /* The highest rate ever seen scales every later step: the maximum
+	  * is 2000 now, so the ring-full time is 128000 and the step 12800. */
+	 {1900, 2000, 2304000 + 12800, 2000},
+	 /* The dead band. */
+	 {500, 501, 2304000 + 12800, 2000},
+	 /* 500 for 1000: exactly 50% off, the fixed step; the maximum is
+	  * never lowered. */
+	 {500, 1000, 2304000 + 2 * 12800, 2000},
+     }},
+    {"cancel keeps the throttle",
+     4096,
+     {
+	 {100, 1000, 144000, 1000},
+	 /* Cancelled: not tuned, the throttle stays (QEMU leaves it in
+	  * CPUState); set again, tuning goes on from there. */
+	 {0, 1000, 144000, 1000},
+	 {100, 140, 144000 + 1600, 1000},
+     }},
+};
+#define NTUNE_CASES (sizeof(tune_cases) / sizeof(tune_cases[0]))
 
-static void test_proportional_and_fixed_steps(void **state)
+static void test_tune_case(void **state)
 {
-	(void)state;
-	setup(4096, false);
-	/* 1000 for 100: 90% off, ring-full time 16000 us, += 16000 * 90 / 10. */
-	assert_int_equal(tune(100, 1000), 144000);
-	/* 50 below: exactly 50% of the larger, not more: the fixed step down. */
-	assert_int_equal(tune(100, 50), 144000 - 1600);
-	/* 80% below: -= 16000 * 80 / 20 (the maximum stays 1000). */
-	assert_int_equal(tune(100, 20), 142400 - 64000);
-	assert_int_equal(ctx.max_rate_mib, 1000);
-	/* 60 over 400: 15%, the fixed step up. */
-	assert_int_equal(tune(400, 460), 78400 + 1600);
-}
+	const struct tune_case *c = *state;
 
-static void test_cap_and_floor(void **state)
-{
-	(void)state;
-	setup(4096, false);
-	/* 99% off: += 16000 * 99 / 1, exactly the cap of 99 ring-full times. */
-	assert_int_equal(tune(1, 1000), 1584000);
-	assert_int_equal(tune(1, 1000), 1584000);
-	/* 99% below: -= 1584000: the floor. */
-	assert_int_equal(tune(1000, 10), 0);
-	assert_int_equal(tune(1000, 10), 0);
-}
+	setup(c->ring, false);
+	for (int i = 0; i < TUNE_STEPS_MAX && (c->steps[i].limit_mib || c->steps[i].rate_mib);
+	     i++) {
+		const struct tune_step *st = &c->steps[i];
+		int64_t got = tune(st->limit_mib, st->rate_mib);
 
-static void test_zero_rate(void **state)
-{
-	(void)state;
-	setup(4096, false);
-	assert_int_equal(tune(100, 1000), 144000);
-	/* A rate of 0 within 25 of the quota: the dead band, unchanged. */
-	assert_int_equal(tune(20, 0), 144000);
-	/* Outside it: QEMU sets the throttle to 0 at once. */
-	assert_int_equal(tune(100, 0), 0);
-}
-
-static void test_ring_size_and_max_rate(void **state)
-{
-	(void)state;
-	setup(65536, false);
-	/* 256 MiB: ring-full time 256e6 / 1000 = 256000 us, 90% off. */
-	assert_int_equal(tune(100, 1000), 2304000);
-	/* The highest rate ever seen scales every later step: the maximum is
-	 * 2000 now, so the ring-full time is 128000 and the step 12800. */
-	assert_int_equal(tune(1900, 2000), 2304000 + 12800);
-	assert_int_equal(ctx.max_rate_mib, 2000);
-	assert_int_equal(tune(500, 501), 2304000 + 12800); /* dead band */
-	/* 500 for 1000: exactly 50% off, the fixed step. */
-	assert_int_equal(tune(500, 1000), 2304000 + 2 * 12800);
-	/* The maximum is never lowered. */
-	assert_int_equal(ctx.max_rate_mib, 2000);
+		if (got != st->throttle_us || ctx.max_rate_mib != st->max_rate_mib)
+			print_error(
+			    "step %d (limit %llu, rate %llu): throttle %lld us, maximum "
+			    "%llu; want %lld, %llu\n",
+			    i, (unsigned long long)st->limit_mib, (unsigned long long)st->rate_mib,
+			    (long long)got, (unsigned long long)ctx.max_rate_mib,
+			    (long long)st->throttle_us, (unsigned long long)st->max_rate_mib);
+		assert_int_equal(got, st->throttle_us);
+		assert_int_equal(ctx.max_rate_mib, st->max_rate_mib);
+	}
 }
 
 static void test_integer_sensor(void **state)
@@ -138,17 +175,6 @@ static void test_integer_sensor(void **state)
 	in.window_ns = 1500 * MS + 999 * US;
 	dl_law_qemu.tune(&v, &ctx, &in);
 	assert_int_equal(v.cs.rate_mib, 100);
-}
-
-static void test_cancel_keeps_throttle(void **state)
-{
-	(void)state;
-	setup(4096, false);
-	assert_int_equal(tune(100, 1000), 144000);
-	/* Cancelled: not tuned, the throttle stays (QEMU leaves it in
-	 * CPUState); set again, tuning goes on from there. */
-	assert_int_equal(tune(0, 1000), 144000);
-	assert_int_equal(tune(100, 140), 144000 + 1600);
 }
 
 /* Feed pages to the vCPU side; returns the total it was told to sleep. */
@@ -275,20 +301,23 @@ static void test_law_switch_drops_sleep(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dead_band),
-	    cmocka_unit_test(test_proportional_and_fixed_steps),
-	    cmocka_unit_test(test_cap_and_floor),
-	    cmocka_unit_test(test_zero_rate),
-	    cmocka_unit_test(test_ring_size_and_max_rate),
+	static const struct CMUnitTest others[] = {
 	    cmocka_unit_test(test_integer_sensor),
-	    cmocka_unit_test(test_cancel_keeps_throttle),
 	    cmocka_unit_test(test_sleep_per_ring),
 	    cmocka_unit_test(test_sample_flushes_ring),
 	    cmocka_unit_test(test_no_sleep_unlimited),
 	    cmocka_unit_test(test_cancel_mid_sleep),
 	    cmocka_unit_test(test_law_switch_drops_sleep),
 	};
+	/* One test a tuning case, named after it, then the others. */
+	struct CMUnitTest tests[NTUNE_CASES + sizeof(others) / sizeof(others[0])];
+	size_t n = 0;
 
+	for (size_t i = 0; i < NTUNE_CASES; i++)
+		tests[n++] = (struct CMUnitTest){.name = tune_cases[i].name,
+						 .test_func = test_tune_case,
+						 .initial_state = (void *)&tune_cases[i]};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		tests[n++] = others[i];
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
