@@ -7,7 +7,10 @@
  *   build/src/migrate/mig_stream_bench            1 GiB (about 4 minutes here)
  *   build/src/migrate/mig_stream_bench --big      and 8 GiB (about 10 minutes in all)
  *   options: --runs N (median of N, default 3), --no-lock, --quick (256 MiB,
- *   one run: a smoke check), --tcp (only the loopback run, for profiling)
+ *   one run: a smoke check), --tcp (only the loopback run, for profiling),
+ *   --src-digest none|reread|pages (the loopback source's digest table:
+ *   none, re-read from RAM after each span, or set from the encoder's page
+ *   sums as mig_src.c does; default pages)
  *
  * It holds /tmp/vmm-vm.lock (flock) for its whole run: it keeps both cores
  * busy and would distort a VM's rates, and a VM would distort it.
@@ -77,6 +80,21 @@ static const char *const pname[P_COUNT] = {"untouched", "zeros", "data", "hot"};
 
 static int runs = BENCH_RUNS_DEFAULT;
 static bool quick, tcp_only;
+/*
+ * What the loopback source does for the digest table, as mig_src.c's send
+ * loop does after each span of pages (--src-digest): nothing (the codec
+ * alone), re-read the span's chunks from RAM (the way before stream
+ * version 2), or set them from the encoder's page sums (version 2).
+ */
+enum src_digest {
+	SD_NONE,
+	SD_REREAD,
+	SD_PAGES
+};
+static enum src_digest src_digest = SD_PAGES;
+static const char *const sdname[] = {"none", "reread", "pages"};
+/* Pages per span of the loopback source: mig_src.c's MIG_SRC_CHUNK_PAGES. */
+#define SRC_SPAN_PAGES 1024u
 
 /* The hot working set: the cases, 80 MiB of a 1 GiB guest, 2 GiB of 8 GiB. */
 static uint64_t hot_bytes(uint64_t size)
@@ -424,8 +442,11 @@ static void *tcp_source(void *arg)
 			       .ram_size = j->size,
 			       .ring_entries = 65536,
 			       .digest_chunk = MIG_DIGEST_CHUNK_DEFAULT};
+	static uint64_t hashes[SRC_SPAN_PAGES];
+	const uint64_t npages = j->size / PAGE;
+	struct mig_digest dg;
 	struct mig_enc e;
-	uint64_t first = 0;
+	uint64_t first, n;
 
 	mig_enc_init(&e, &p);
 #define SEND()                                                                                     \
@@ -445,14 +466,36 @@ static void *tcp_source(void *arg)
 	mig_enc_header(&e);
 	mig_enc_config(&e, &c);
 	mig_enc_round_begin(&e, true);
-	while (first < j->size / PAGE) {
-		first += (uint64_t)mig_enc_pages(&e, first, j->size / PAGE - first);
-		SEND();
+	if (src_digest != SD_NONE && mig_digest_init(&dg, j->size, c.digest_chunk))
+		exit(1);
+	for (first = 0; first < npages; first += n) {
+		uint64_t k = 0;
+
+		n = npages - first < SRC_SPAN_PAGES ? npages - first : SRC_SPAN_PAGES;
+		while (k < n) {
+			k += (uint64_t)mig_enc_pages_hashed(&e, first + k, n - k, hashes + k);
+			if (k < n)
+				SEND();
+		}
+		if (src_digest == SD_PAGES)
+			mig_digest_set_pages(&dg, first * PAGE, n * PAGE, hashes);
+		if (src_digest != SD_NONE)
+			mig_digest_refresh_span(&dg, j->src, first * PAGE, n * PAGE, false);
 	}
 	mig_enc_round_end(&e);
 	mig_enc_end(&e, j->digest);
 	SEND();
 #undef SEND
+	if (src_digest != SD_NONE) {
+		uint8_t d[MIG_DIGEST_LEN];
+
+		/* The table kept while sending is the memory's. */
+		if (mig_digest_final(&dg, d) || memcmp(d, j->digest, MIG_DIGEST_LEN)) {
+			fprintf(stderr, "tcp source: the digest table is wrong\n");
+			exit(1);
+		}
+		mig_digest_free(&dg);
+	}
 	mig_enc_free(&e);
 	shutdown(j->fd, SHUT_WR);
 	return NULL;
@@ -652,8 +695,9 @@ static void bench_tcp(uint64_t size)
 	int k, r;
 
 	mig_digest_mem(src, size, MIG_DIGEST_CHUNK_DEFAULT, digest);
-	printf("\n### Loopback TCP, %s of non-zero pages (GB/s; median, min, max of %d)\n\n",
-	       gb(size), runs);
+	printf("\n### Loopback TCP, %s of non-zero pages, source digest table: %s (GB/s; median, "
+	       "min, max of %d)\n\n",
+	       gb(size), sdname[src_digest], runs);
 	printf("| destination RAM | median | min | max |\n| --- | ---: | ---: | ---: |\n");
 	for (k = 0; k < D_COUNT + 1; k++) {
 		double v[16];
@@ -859,10 +903,23 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--quick")) {
 			quick = true;
 			runs = 1;
+		} else if (!strcmp(argv[i], "--src-digest") && i + 1 < argc) {
+			const char *m = argv[++i];
+
+			src_digest = !strcmp(m, "none")	    ? SD_NONE
+				     : !strcmp(m, "reread") ? SD_REREAD
+				     : !strcmp(m, "pages")  ? SD_PAGES
+							    : (enum src_digest) - 1;
+			if ((int)src_digest < 0) {
+				fprintf(stderr, "--src-digest: none, reread or pages\n");
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
 			runs = bench_runs(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--big] [--runs N] [--quick] [--no-lock]\n",
+			fprintf(stderr,
+				"usage: %s [--big] [--runs N] [--quick] [--no-lock] [--tcp] "
+				"[--src-digest none|reread|pages]\n",
 				argv[0]);
 			return 2;
 		}

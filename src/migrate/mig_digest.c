@@ -10,7 +10,12 @@
 #include <xxhash.h>
 
 /* Mixed into the seed, so a digest of another kind or layout never matches. */
-static const char DIGEST_TAG[8] = "vmm-dg1";
+static const char DIGEST_TAG[8] = "vmm-dg2";
+
+/* The most page hashes one chunk has (MIG_DIGEST_CHUNK_MAX / MIG_DIGEST_PAGE). */
+#define MAX_CHUNK_PAGES (MIG_DIGEST_CHUNK_MAX / MIG_DIGEST_PAGE)
+
+static const uint8_t zero_page[MIG_DIGEST_PAGE];
 
 bool mig_digest_chunk_ok(uint64_t chunk)
 {
@@ -18,34 +23,36 @@ bool mig_digest_chunk_ok(uint64_t chunk)
 	       (chunk & (chunk - 1)) == 0;
 }
 
-/* XXH3-64 of n zero bytes, hashed in pieces from one zeroed page-sized buffer. */
-static int zero_hash(uint64_t n, uint64_t *out)
+uint64_t mig_digest_page_hash(const void *p, size_t n)
 {
-	static const uint8_t zeros[4096];
-	XXH3_state_t *st;
+	return XXH3_64bits(p, n);
+}
 
-	if (n <= sizeof(zeros)) {
-		*out = XXH3_64bits(zeros, n);
-		return 0;
-	}
-	st = XXH3_createState();
-	if (!st)
-		return -ENOMEM;
-	XXH3_64bits_reset(st);
-	while (n) {
-		size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+uint64_t mig_digest_combine(const void *page_hashes, size_t npages)
+{
+	return XXH3_64bits(page_hashes, npages * 8);
+}
 
-		XXH3_64bits_update(st, zeros, k);
-		n -= k;
-	}
-	*out = XXH3_64bits_digest(st);
-	XXH3_freeState(st);
-	return 0;
+/*
+ * The hash of n bytes (at most a chunk) from their pages' hashes; stride 0
+ * reads the same page again and again (p: the zero page), hashing it once.
+ */
+static uint64_t hash_pages(const uint8_t *p, uint64_t n, size_t stride)
+{
+	uint64_t h[MAX_CHUNK_PAGES], whole = n / MIG_DIGEST_PAGE, k;
+	uint64_t same = stride ? 0 : htole64(mig_digest_page_hash(p, MIG_DIGEST_PAGE));
+
+	for (k = 0; k < whole; k++)
+		h[k] =
+		    stride ? htole64(mig_digest_page_hash(p + k * stride, MIG_DIGEST_PAGE)) : same;
+	if (n % MIG_DIGEST_PAGE)
+		h[k++] = htole64(mig_digest_page_hash(p + whole * stride, n % MIG_DIGEST_PAGE));
+	return mig_digest_combine(h, k);
 }
 
 uint64_t mig_digest_chunk_hash(const void *p, size_t n)
 {
-	return XXH3_64bits(p, n);
+	return n <= MIG_DIGEST_CHUNK_MAX ? hash_pages(p, n, MIG_DIGEST_PAGE) : 0;
 }
 
 static uint64_t chunk_len(const struct mig_digest *dg, uint64_t i)
@@ -73,11 +80,8 @@ int mig_digest_init(struct mig_digest *dg, uint64_t size, uint32_t chunk)
 		return -ENOMEM;
 	}
 	memset(dg->stale, 1, dg->nchunks);
-	if (zero_hash(chunk, &dg->zero_hash) ||
-	    zero_hash(chunk_len(dg, dg->nchunks - 1), &dg->zero_hash_last)) {
-		mig_digest_free(dg);
-		return -ENOMEM;
-	}
+	dg->zero_hash = hash_pages(zero_page, chunk, 0);
+	dg->zero_hash_last = hash_pages(zero_page, chunk_len(dg, dg->nchunks - 1), 0);
 	return 0;
 }
 
@@ -109,6 +113,29 @@ void mig_digest_set(struct mig_digest *dg, uint64_t i, uint64_t hash)
 		return;
 	dg->hash[i] = htole64(hash);
 	dg->stale[i] = 0;
+}
+
+uint64_t mig_digest_set_pages(struct mig_digest *dg, uint64_t off, uint64_t len,
+			      const void *page_hashes)
+{
+	const uint8_t *h = page_hashes;
+	uint64_t first, end, i;
+
+	if (len == 0 || off >= dg->size || off % MIG_DIGEST_PAGE)
+		return 0;
+	if (len > dg->size - off)
+		len = dg->size - off;
+	/* Whole chunks only; the region's end closes the last chunk. */
+	first = (off + dg->chunk - 1) >> dg->shift;
+	end = off + len == dg->size ? dg->nchunks : (off + len) >> dg->shift;
+	for (i = first; i < end; i++) {
+		uint64_t page = ((i << dg->shift) - off) / MIG_DIGEST_PAGE;
+		uint64_t n = (chunk_len(dg, i) + MIG_DIGEST_PAGE - 1) / MIG_DIGEST_PAGE;
+
+		dg->hash[i] = htole64(mig_digest_combine(h + page * 8, n));
+		dg->stale[i] = 0;
+	}
+	return first < end ? end - first : 0;
 }
 
 uint64_t mig_digest_zero_hash(const struct mig_digest *dg, uint64_t i)

@@ -99,6 +99,8 @@ struct run {
 	struct mig_digest dg;
 	bool have_dg;
 	uint64_t audit_bytes; /* x-digest-audit */
+	/* The hashes of the pages send_pages() queued (the encoder's sums), little-endian. */
+	uint64_t page_hash[MIG_SRC_CHUNK_PAGES];
 	char err[512];
 };
 
@@ -399,16 +401,22 @@ static uint64_t known_zero_pages(const struct run *r, uint64_t first, uint64_t n
 	return k < n ? k : n;
 }
 
-/* Pages [first, first + n): queued and sent as the batch fills. */
+/*
+ * Pages [first, first + n) (n <= MIG_SRC_CHUNK_PAGES): queued and sent as
+ * the batch fills; their hashes in r->page_hash.
+ */
 static int send_pages(struct run *r, uint64_t first, uint64_t n)
 {
+	uint64_t *h = r->page_hash;
+
 	while (n) {
-		long k = mig_enc_pages(&r->enc, first, n);
+		long k = mig_enc_pages_hashed(&r->enc, first, n, h);
 
 		if (k < 0)
 			return fail(r, (int)k, "the stream encoder refused pages");
 		first += (uint64_t)k;
 		n -= (uint64_t)k;
+		h += k;
 		r->round_left -= (uint64_t)k;
 		if (n) {
 			int rc = flush(r);
@@ -469,7 +477,15 @@ static int send_round(struct run *r, const uint64_t *bitmap, uint64_t count, boo
 		rc = send_pages(r, first, n);
 		if (rc)
 			return rc;
-		/* Their chunks, hashed while the pages are warm from the encoder. */
+		/*
+		 * Their chunks: those wholly inside the run from the encoder's
+		 * page sums (each page hashed once), those it covers in part
+		 * from RAM while it is warm.  A page the guest wrote after its
+		 * sum was taken is reported by the next sync, which marks its
+		 * chunk stale again: the same as a write after a chunk's hash.
+		 */
+		mig_digest_set_pages(&r->dg, first * MIG_PAGE_SIZE, n * MIG_PAGE_SIZE,
+				     r->page_hash);
 		mig_digest_refresh_span(&r->dg, r->s->vm.ram, first * MIG_PAGE_SIZE,
 					n * MIG_PAGE_SIZE, false);
 		since += n;

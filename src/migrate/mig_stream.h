@@ -27,10 +27,13 @@
 
 #include "migrate/mig_digest.h"
 
-/* Bump on any change of layout or meaning; a decoder accepts its own only. */
-#define MIG_STREAM_VERSION 1
+/*
+ * Bump on any change of layout or meaning; a decoder accepts its own only.
+ * 2: the END digest's chunk hash is made of the page sums (mig_digest.h).
+ */
+#define MIG_STREAM_VERSION 2
 
-/* The only page size of version 1 (x86-64 guests, 4 KiB pages). */
+/* The only page size of the stream (x86-64 guests, 4 KiB pages). */
 #define MIG_PAGE_SIZE 4096u
 
 /*
@@ -144,6 +147,7 @@ struct mig_enc {
 	uint64_t round_zero;
 	uint32_t sections;
 	struct mig_enc_stats st;
+	uint64_t zero_sum; /* mig_digest_page_hash() of a zero page, little-endian */
 };
 
 int mig_enc_init(struct mig_enc *e, const struct mig_enc_params *p);
@@ -165,6 +169,15 @@ int mig_enc_round_begin(struct mig_enc *e, bool final);
  * n when the batch filled: send it and go on from there), or -EPROTO.
  */
 long mig_enc_pages(struct mig_enc *e, uint64_t first, uint64_t n);
+/*
+ * The same, handing back the hash of every page queued: hashes[k] for page
+ * first + k, for k below the return value, little-endian, the page's
+ * mig_digest_page_hash() as its DATA sum (a zero page: a zero page's).
+ * They describe each page when it was read, as the sums do: a page the
+ * guest writes afterwards is the dirty tracker's to report.  For
+ * mig_digest_set_pages().
+ */
+long mig_enc_pages_hashed(struct mig_enc *e, uint64_t first, uint64_t n, uint64_t *hashes);
 /*
  * Pages [first, first + n) as one ZERO record without reading them: the
  * caller knows they are zeros (never-populated memory, from the kernel's

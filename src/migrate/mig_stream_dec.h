@@ -52,9 +52,10 @@ struct mig_dec {
 	uint64_t sums_check;
 	uint8_t sums[MIG_RUN_MAX_PAGES * 8];
 	size_t sums_have;
-	uint8_t *data_dst;  /* where the next byte goes */
-	size_t data_left;   /* bytes still to come */
-	uint32_t data_done; /* pages checked */
+	uint8_t *data_dst;			    /* where the next byte goes */
+	size_t data_left;			    /* bytes still to come */
+	uint32_t data_done;			    /* pages checked */
+	uint64_t data_torn[MIG_RUN_MAX_PAGES / 64]; /* its pages whose sum failed */
 
 	/* The SECTION record being received. */
 	uint8_t *secbuf;
@@ -73,7 +74,7 @@ struct mig_dec {
 	uint64_t npending;
 	struct mig_digest dg;
 	bool have_dg;
-	bool page_chunks; /* digest chunks are pages: page sums are digest hashes */
+	bool page_chunks; /* digest chunks are pages: a ZERO page sets its own chunk */
 
 	uint32_t round;
 	bool final;

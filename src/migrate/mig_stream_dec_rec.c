@@ -136,6 +136,7 @@ int mig_dec_sums_done(struct mig_dec *d)
 	d->data_dst = d->ram + d->data_first * MIG_PAGE_SIZE;
 	d->data_left = (size_t)d->data_n * MIG_PAGE_SIZE;
 	d->data_done = 0;
+	memset(d->data_torn, 0, sizeof(d->data_torn));
 	d->state = ST_DATA;
 	return 0;
 }
@@ -153,17 +154,13 @@ int mig_dec_check_pages(struct mig_dec *d)
 
 	for (; d->data_done < full; d->data_done++) {
 		uint64_t pg = d->data_first + d->data_done;
-		uint64_t h = mig_digest_chunk_hash(d->ram + pg * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
+		uint64_t h = mig_digest_page_hash(d->ram + pg * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
 
 		if (h == mig_get64(d->sums + 8 * (size_t)d->data_done)) {
 			d->npending -= bitmap_assign(d->pending, pg, 1, false);
-			/* Hashed from our RAM just now: the page's digest hash too. */
-			if (d->page_chunks)
-				mig_digest_set(&d->dg, pg, h);
 			continue;
 		}
-		if (d->page_chunks)
-			mig_digest_set_stale(&d->dg, pg * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
+		d->data_torn[d->data_done / 64] |= 1ull << (d->data_done % 64);
 		if (d->final)
 			FAIL(d, MIG_E_DATA_CHECK,
 			     d->rec_off + MIG_DATA_SIZE + (uint64_t)d->data_n * 8 +
@@ -178,19 +175,21 @@ int mig_dec_check_pages(struct mig_dec *d)
 /* The pages of a DATA record are all in RAM and checked. */
 void mig_dec_data_done(struct mig_dec *d)
 {
-	uint64_t first = d->data_first, n = d->data_n;
+	uint64_t first = d->data_first, n = d->data_n, k;
 
 	bitmap_assign(d->maybe_nonzero, first, n, true);
-	if (!d->page_chunks) {
-		/*
-		 * Chunks wholly inside the run: hashed from our RAM now, while
-		 * it is in the cache.  Those it covers in part wait for the
-		 * round's end, when their other pages may have come too.
-		 */
-		mig_digest_set_stale(&d->dg, first * MIG_PAGE_SIZE, n * MIG_PAGE_SIZE);
-		d->st.digest_bytes += mig_digest_refresh_span(&d->dg, d->ram, first * MIG_PAGE_SIZE,
-							      n * MIG_PAGE_SIZE, true);
-	}
+	/*
+	 * Every chunk the run touches changed.  Those wholly inside it take
+	 * their hash from the page sums, each verified just now against a
+	 * hash of our own RAM: nothing is read again.  A chunk with a torn
+	 * page stays stale, as do those the run covers in part: hashed from
+	 * RAM at the round's end, when their other pages may have come too.
+	 */
+	mig_digest_set_stale(&d->dg, first * MIG_PAGE_SIZE, n * MIG_PAGE_SIZE);
+	mig_digest_set_pages(&d->dg, first * MIG_PAGE_SIZE, n * MIG_PAGE_SIZE, d->sums);
+	for (k = 0; k < n; k++)
+		if (d->data_torn[k / 64] >> (k % 64) & 1)
+			mig_digest_set_stale(&d->dg, (first + k) * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
 	d->round_data += n;
 	d->st.data_pages += n;
 	d->state = ST_HEAD;

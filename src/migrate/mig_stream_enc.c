@@ -7,6 +7,7 @@
 #include "migrate/mig_stream.h"
 #include "migrate/mig_stream_wire.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ int mig_enc_init(struct mig_enc *e, const struct mig_enc_params *p)
 	 */
 	e->arena_cap = (size_t)e->p.max_iov * MIG_FIXED_MAX +
 		       (e->p.batch_bytes / MIG_PAGE_SIZE + e->p.run_pages) * 8;
+	e->zero_sum = htole64(mig_digest_page_hash(zero_page, MIG_PAGE_SIZE));
 	e->iov = calloc(e->p.max_iov, sizeof(*e->iov));
 	e->arena = malloc(e->arena_cap);
 	if (!e->iov || !e->arena) {
@@ -193,8 +195,11 @@ static void queue_zero(struct mig_enc *e, uint64_t first, uint64_t n)
 	e->st.zero_pages += n;
 }
 
-/* The fixed part, then the sums (in the arena, one iovec), then the pages (from RAM). */
-static void queue_data(struct mig_enc *e, uint64_t first, uint64_t n)
+/*
+ * The fixed part, then the sums (in the arena, one iovec), then the pages
+ * (from RAM).  The sums are copied to hashes (if not NULL) too.
+ */
+static void queue_data(struct mig_enc *e, uint64_t first, uint64_t n, uint64_t *hashes)
 {
 	const uint8_t *data = e->p.ram + first * MIG_PAGE_SIZE;
 	uint8_t *h = new_rec(e, MIG_REC_DATA, MIG_DATA_SIZE, n * MIG_DATA_PER_PAGE);
@@ -203,7 +208,9 @@ static void queue_data(struct mig_enc *e, uint64_t first, uint64_t n)
 
 	for (i = 0; i < n; i++)
 		mig_put64(sums + 8 * i,
-			  mig_digest_chunk_hash(data + i * MIG_PAGE_SIZE, MIG_PAGE_SIZE));
+			  mig_digest_page_hash(data + i * MIG_PAGE_SIZE, MIG_PAGE_SIZE));
+	if (hashes)
+		memcpy(hashes, sums, n * 8);
 	mig_put64(h + MIG_PG_OFF_FIRST, first);
 	mig_put32(h + MIG_PG_OFF_NPAGES, (uint32_t)n);
 	mig_put64(h + MIG_DATA_OFF_SUMS, XXH3_64bits(sums, n * 8));
@@ -217,6 +224,11 @@ static void queue_data(struct mig_enc *e, uint64_t first, uint64_t n)
 }
 
 long mig_enc_pages(struct mig_enc *e, uint64_t first, uint64_t n)
+{
+	return mig_enc_pages_hashed(e, first, n, NULL);
+}
+
+long mig_enc_pages_hashed(struct mig_enc *e, uint64_t first, uint64_t n, uint64_t *hashes)
 {
 	const uint64_t npages = e->p.ram_size / MIG_PAGE_SIZE;
 	uint64_t i = first, end;
@@ -236,11 +248,13 @@ long mig_enc_pages(struct mig_enc *e, uint64_t first, uint64_t n)
 			       mig_page_is_zero(e->p.ram + j * MIG_PAGE_SIZE))
 				j++;
 			queue_zero(e, i, j - i);
+			for (uint64_t k = i; hashes && k < j; k++)
+				hashes[k - first] = e->zero_sum;
 		} else {
 			while (j < end && j - i < e->p.run_pages &&
 			       !mig_page_is_zero(e->p.ram + j * MIG_PAGE_SIZE))
 				j++;
-			queue_data(e, i, j - i);
+			queue_data(e, i, j - i, hashes ? hashes + (i - first) : NULL);
 		}
 		i = j;
 	}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mig_stream's wire layout (version 1), shared by the encoder, the decoder
+ * mig_stream's wire layout (version MIG_STREAM_VERSION), shared by the encoder, the decoder
  * and the replies; internal to src/migrate/mig_stream*.  Every integer is
  * little-endian.  docs/migration.md ("The stream") has the same tables.
  *
@@ -67,10 +67,10 @@ enum mig_rec_type {
 
 /*
  * DATA and ZERO.  DATA's payload: npages sums (u64: XXH3-64 of each page,
- * unseeded: mig_digest_chunk_hash()), then the npages pages.  One sum per
+ * unseeded: mig_digest_page_hash()), then the npages pages.  One sum per
  * page, so that a page torn by a guest write in a live round is the only
- * one the destination waits for again, and so that the destination's
- * check of a page is also its digest hash (see docs/migration.md).
+ * one the destination waits for again, and so that the sums of a digest
+ * chunk's pages, once checked, make its hash (see docs/migration.md).
  */
 #define MIG_PG_OFF_FIRST    8
 #define MIG_PG_OFF_NPAGES   16

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,16 +69,16 @@ static void check_migration(unsigned int npages, unsigned int rounds, unsigned i
 	/* The digest table was refreshed, nothing left stale. */
 	assert_int_equal(mig_digest_nstale(mig_dec_digest(t.dec)), 0);
 	/*
-	 * Page-sized chunks: every hash came from checking a page, nothing was
-	 * hashed at the end.  Larger chunks: what was written is re-hashed.
+	 * A chunk wholly inside a DATA record takes its hash from the checked
+	 * page sums: with page-sized chunks, or one page of RAM, nothing is
+	 * read again.  Larger chunks: those records cover in part are.
 	 */
-	if (chunk == PAGE) {
+	if (chunk == PAGE || npages == 1)
 		assert_int_equal(st->digest_bytes, 0);
-	} else {
+	else
 		assert_true(st->digest_bytes > 0);
-		/* At END, at most what the final round can have touched. */
-		assert_true(st->end_digest_bytes <= st->digest_bytes);
-	}
+	/* At END, at most what the final round can have touched. */
+	assert_true(st->end_digest_bytes <= st->digest_bytes);
 	tdst_free(&t);
 	ts_free(&ts);
 	tmig_free(&m);
@@ -111,7 +112,151 @@ static void test_migration_round_trip(void **state)
 	check_migration(1, 0, 0, 4, 0);		 /* one page, the final round only */
 	check_migration(600, 2, 256, 5, 0);	 /* runs of the maximum */
 	check_migration(600, 2, 7, 6, 1u << 20); /* one short digest chunk */
-	check_migration(300, 3, 9, 7, PAGE);	 /* page chunks: the page sums are the hashes */
+	check_migration(300, 3, 9, 7, PAGE);	 /* page chunks: each set from its page's sum */
+}
+
+/*
+ * The encoder hands back each page's hash (its DATA sum, or the zero
+ * page's), and a digest table set from them is that of the memory.
+ */
+static void test_encoder_hashes(void **state)
+{
+	static uint8_t ram[40 * PAGE];
+	struct mig_enc_params p = {.ram = ram, .ram_size = sizeof(ram), .batch_bytes = 5 * PAGE};
+	uint64_t h[40], first = 0;
+	uint8_t want[MIG_DIGEST_LEN], got[MIG_DIGEST_LEN];
+	struct tstream ts = {0};
+	struct mig_digest dg;
+	struct mig_enc e;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < 40; i++)
+		memset(ram + i * PAGE, i % 3 ? (int)i : 0, PAGE); /* every third page zeros */
+	assert_int_equal(mig_enc_init(&e, &p), 0);
+	assert_int_equal(mig_enc_header(&e), 0);
+	assert_int_equal(mig_enc_config(&e, &(struct mig_config){.page_size = PAGE,
+								 .ncpus = 1,
+								 .ram_size = sizeof(ram),
+								 .ring_entries = 4096,
+								 .digest_chunk = 4 * PAGE}),
+			 0);
+	assert_int_equal(mig_enc_round_begin(&e, false), 0);
+	/* In batches: each call hands back the hashes of what it queued. */
+	while (first < 40) {
+		long k = mig_enc_pages_hashed(&e, first, 40 - first, h + first);
+
+		assert_true(k > 0);
+		first += (uint64_t)k;
+		ts_drain(&ts, &e);
+	}
+	for (i = 0; i < 40; i++)
+		assert_int_equal(le64toh(h[i]), XXH3_64bits(ram + i * PAGE, PAGE));
+	assert_int_equal(mig_digest_mem(ram, sizeof(ram), 4 * PAGE, want), 0);
+	assert_int_equal(mig_digest_init(&dg, sizeof(ram), 4 * PAGE), 0);
+	assert_int_equal(mig_digest_set_pages(&dg, 0, sizeof(ram), h), 10);
+	assert_int_equal(mig_digest_final(&dg, got), 0);
+	assert_memory_equal(got, want, MIG_DIGEST_LEN);
+	mig_digest_free(&dg);
+	mig_enc_free(&e);
+	ts_free(&ts);
+}
+
+/*
+ * The destination's table after one live DATA record of 16 pages (two 32
+ * KiB chunks): both chunks set from the checked sums, nothing read.  With
+ * page 3 torn (changed after its sum was taken), chunk 0 stays stale and
+ * is hashed from RAM at the round's end; chunk 1 is set.
+ */
+static void test_digest_from_sums(void **state)
+{
+	static uint8_t ram[16 * PAGE];
+	int tear;
+
+	(void)state;
+	for (tear = 0; tear < 2; tear++) {
+		struct mig_config c = t_config(sizeof(ram));
+		struct mig_enc_params p = {.ram = ram, .ram_size = sizeof(ram)};
+		uint8_t digest[MIG_DIGEST_LEN];
+		const struct mig_digest *dg;
+		struct tstream ts = {0};
+		struct tdst t = {0};
+		size_t data_off, data_end;
+		struct mig_enc e;
+		unsigned int i;
+
+		for (i = 0; i < 16; i++)
+			memset(ram + i * PAGE, (int)i + 1, PAGE);
+		assert_int_equal(c.digest_chunk, 8 * PAGE);
+		assert_int_equal(mig_enc_init(&e, &p), 0);
+		assert_int_equal(mig_enc_header(&e), 0);
+		assert_int_equal(mig_enc_config(&e, &c), 0);
+		assert_int_equal(mig_enc_round_begin(&e, false), 0);
+		ts_drain(&ts, &e);
+		data_off = ts.len;
+		assert_int_equal(mig_enc_pages(&e, 0, 16), 16);
+		ts_drain(&ts, &e);
+		data_end = ts.len;
+		assert_int_equal(data_end - data_off, MIG_DATA_SIZE + 16 * (8 + PAGE));
+		if (tear)
+			ts.buf[data_off + MIG_DATA_SIZE + 16 * 8 + 3 * PAGE + 9] ^= 0x20;
+		assert_int_equal(mig_enc_round_end(&e), 0);
+		/* The final round sends chunk 0 again: the torn page is repaired. */
+		assert_int_equal(mig_enc_round_begin(&e, true), 0);
+		assert_int_equal(mig_enc_pages(&e, 0, 8), 8);
+		assert_int_equal(mig_enc_round_end(&e), 0);
+		assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 0, 0, "a", 1), 0);
+		assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 1, 0, "b", 1), 0);
+		assert_int_equal(mig_enc_section(&e, T_SEC_CONSOLE, 0, 0, "c", 1), 0);
+		assert_int_equal(mig_digest_mem(ram, sizeof(ram), c.digest_chunk, digest), 0);
+		assert_int_equal(mig_enc_end(&e, digest), 0);
+		ts_drain(&ts, &e);
+		mig_enc_free(&e);
+
+		tdst_new(&t);
+		assert_int_equal(mig_dec_feed(t.dec, ts.buf, data_end), 0);
+		dg = mig_dec_digest(t.dec);
+		assert_int_equal(mig_dec_stats(t.dec)->torn_pages, (uint64_t)tear);
+		assert_int_equal(mig_dec_stats(t.dec)->digest_bytes, 0);
+		assert_int_equal(dg->stale[0], tear);
+		assert_int_equal(dg->stale[1], 0);
+		assert_int_equal(le64toh(dg->hash[1]),
+				 mig_digest_chunk_hash(ram + 8 * PAGE, 8 * PAGE));
+		if (!tear)
+			assert_int_equal(le64toh(dg->hash[0]),
+					 mig_digest_chunk_hash(ram, 8 * PAGE));
+		/* The round's end hashes the stale chunk from RAM (the torn page as it came). */
+		assert_int_equal(mig_dec_feed(t.dec, ts.buf + data_end, MIG_RE_SIZE), 0);
+		assert_int_equal(mig_digest_nstale(dg), 0);
+		assert_int_equal(mig_dec_stats(t.dec)->digest_bytes, tear ? 8 * PAGE : 0);
+		assert_int_equal(le64toh(dg->hash[0]), mig_digest_chunk_hash(t.ram, 8 * PAGE));
+		assert_int_equal(mig_dec_feed(t.dec, ts.buf + data_end + MIG_RE_SIZE,
+					      ts.len - data_end - MIG_RE_SIZE),
+				 0);
+		assert_int_equal(mig_dec_finish(t.dec), 0);
+		assert_memory_equal(t.ram, ram, sizeof(ram));
+		tdst_free(&t);
+		ts_free(&ts);
+	}
+}
+
+/* A version 1 peer (page sums not in the digest yet) is refused by name. */
+static void test_version_1_refused(void **state)
+{
+	struct tmig m = {.npages = 16, .rounds = 1, .sections = true, .seed = 8};
+	struct tstream ts = {0};
+	struct mig_error err;
+
+	(void)state;
+	tmig_build(&m, &ts);
+	assert_int_equal(MIG_STREAM_VERSION, 2);
+	mig_put32(ts.buf + MIG_HDR_OFF_VERSION, 1);
+	assert_int_equal(tdecode(ts.buf, ts.len, &err), MIG_E_VERSION);
+	assert_int_equal(err.offset, MIG_HDR_OFF_VERSION);
+	assert_string_equal(err.msg,
+			    "stream version 1, this vmm speaks version 2 (stream offset 8)");
+	ts_free(&ts);
+	tmig_free(&m);
 }
 
 /* Every record type, one at a time, through the hooks. */
@@ -830,6 +975,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_migration_round_trip),
 	    cmocka_unit_test(test_migration_with_tearing),
+	    cmocka_unit_test(test_encoder_hashes),
+	    cmocka_unit_test(test_digest_from_sums),
+	    cmocka_unit_test(test_version_1_refused),
 	    cmocka_unit_test(test_each_record),
 	    cmocka_unit_test(test_pieces_of_every_size),
 	    cmocka_unit_test(test_pieces_of_every_size_tiny),
