@@ -28,8 +28,12 @@ static uint64_t now_ns(void)
 }
 
 /*
- * After each step the helper sleeps this many times as long as the step
- * took: it uses at most half of one core.  Not SCHED_IDLE (the first
+ * Once the stream flows (ram_populate_pace()), after each step the helper
+ * sleeps this many times as long as the step took: it uses at most half
+ * of one core.  Before, it runs flat out: the destination waits for its
+ * source, and whatever the helper faults in then is off the migration's
+ * clock (on a 1 GiB guest started a second before `migrate`, the fill
+ * case's 13% of both cores during the migration, docs/bench-migration.md).  Not SCHED_IDLE (the first
  * version): a SCHED_IDLE thread on a host whose cores are busy (here the
  * source's vCPUs share them) gets a core seconds late, and a process dies
  * only when every one of its threads has run: a SIGKILLed destination
@@ -57,6 +61,8 @@ static void *populate_thread(void *arg)
 		if (madvise(rp->mem + off, n, MADV_POPULATE_WRITE))
 			break;
 		atomic_store(&rp->done, off + n);
+		if (!atomic_load(&rp->paced))
+			continue;
 		idle = (now_ns() - ts) * RAM_POPULATE_IDLE_RATIO;
 		d.tv_sec = (time_t)(idle / 1000000000ull);
 		d.tv_nsec = (long)(idle % 1000000000ull);
@@ -74,6 +80,7 @@ int ram_populate_start(struct ram_populate *rp, void *mem, uint64_t size)
 	rp->mem = mem;
 	rp->size = size;
 	atomic_init(&rp->stop, false);
+	atomic_init(&rp->paced, false);
 	atomic_init(&rp->done, 0);
 	atomic_init(&rp->took_ns, 0);
 	r = pthread_create(&rp->thread, NULL, populate_thread, rp);
@@ -82,6 +89,12 @@ int ram_populate_start(struct ram_populate *rp, void *mem, uint64_t size)
 	pthread_setname_np(rp->thread, "mig-populate");
 	rp->started = true;
 	return 0;
+}
+
+void ram_populate_pace(struct ram_populate *rp)
+{
+	if (rp->started)
+		atomic_store(&rp->paced, true);
 }
 
 void ram_populate_halt(struct ram_populate *rp)

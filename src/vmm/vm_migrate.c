@@ -311,7 +311,12 @@ static int dst_load(void *o, char *msg, size_t len)
 
 static void dst_status(void *o, enum mig_status st)
 {
-	emit_status(o, st);
+	struct vm_migrate *m = o;
+
+	/* The stream flows: the populate helper leaves half a core to the decoder. */
+	if (st == MIG_STATUS_ACTIVE)
+		ram_populate_pace(&m->populate);
+	emit_status(m, st);
 }
 
 static const struct mig_dst_ops dst_ops = {
