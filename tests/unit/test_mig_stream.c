@@ -162,6 +162,23 @@ static void test_encoder_hashes(void **state)
 	ts_free(&ts);
 }
 
+/* The state sections every test stream carries (two vCPUs, a console). */
+static void enc_sections(struct mig_enc *e)
+{
+	assert_int_equal(mig_enc_section(e, T_SEC_VCPU, 0, 0, "a", 1), 0);
+	assert_int_equal(mig_enc_section(e, T_SEC_VCPU, 1, 0, "b", 1), 0);
+	assert_int_equal(mig_enc_section(e, T_SEC_CONSOLE, 0, 0, "c", 1), 0);
+}
+
+/* The END record with the digest of ram[0, size). */
+static void enc_end(struct mig_enc *e, const uint8_t *ram, size_t size, uint32_t chunk)
+{
+	uint8_t digest[MIG_DIGEST_LEN];
+
+	assert_int_equal(mig_digest_mem(ram, size, chunk, digest), 0);
+	assert_int_equal(mig_enc_end(e, digest), 0);
+}
+
 /*
  * The destination's table after one live DATA record of 16 pages (two 32
  * KiB chunks): both chunks set from the checked sums, nothing read.  With
@@ -177,7 +194,6 @@ static void test_digest_from_sums(void **state)
 	for (tear = 0; tear < 2; tear++) {
 		struct mig_config c = t_config(sizeof(ram));
 		struct mig_enc_params p = {.ram = ram, .ram_size = sizeof(ram)};
-		uint8_t digest[MIG_DIGEST_LEN];
 		const struct mig_digest *dg;
 		struct tstream ts = {0};
 		struct tdst t = {0};
@@ -205,11 +221,8 @@ static void test_digest_from_sums(void **state)
 		assert_int_equal(mig_enc_round_begin(&e, true), 0);
 		assert_int_equal(mig_enc_pages(&e, 0, 8), 8);
 		assert_int_equal(mig_enc_round_end(&e), 0);
-		assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 0, 0, "a", 1), 0);
-		assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 1, 0, "b", 1), 0);
-		assert_int_equal(mig_enc_section(&e, T_SEC_CONSOLE, 0, 0, "c", 1), 0);
-		assert_int_equal(mig_digest_mem(ram, sizeof(ram), c.digest_chunk, digest), 0);
-		assert_int_equal(mig_enc_end(&e, digest), 0);
+		enc_sections(&e);
+		enc_end(&e, ram, sizeof(ram), c.digest_chunk);
 		ts_drain(&ts, &e);
 		mig_enc_free(&e);
 
@@ -492,9 +505,7 @@ static void torn_stream(struct tstream *ts, uint8_t *ram, uint64_t final_first, 
 	assert_int_equal(mig_enc_round_begin(&e, true), 0);
 	assert_int_equal(mig_enc_pages(&e, final_first, final_n), (long)final_n);
 	assert_int_equal(mig_enc_round_end(&e), 0);
-	assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 0, 0, "a", 1), 0);
-	assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 1, 0, "b", 1), 0);
-	assert_int_equal(mig_enc_section(&e, T_SEC_CONSOLE, 0, 0, "c", 1), 0);
+	enc_sections(&e);
 	ts_drain(ts, &e);
 	*end_off = ts->len;
 	assert_int_equal(mig_digest_mem(ram, 8 * PAGE, c.digest_chunk, digest), 0);
@@ -542,7 +553,6 @@ static void test_torn_pages(void **state)
 	{
 		struct mig_config c = t_config(8 * PAGE);
 		struct mig_enc_params p = {.ram = ram, .ram_size = 8 * PAGE};
-		uint8_t digest[MIG_DIGEST_LEN];
 		struct mig_enc e;
 
 		assert_int_equal(mig_enc_init(&e, &p), 0);
@@ -555,11 +565,8 @@ static void test_torn_pages(void **state)
 		assert_int_equal(mig_enc_round_begin(&e, true), 0);
 		assert_int_equal(mig_enc_pages(&e, 6, 1), 1);
 		assert_int_equal(mig_enc_round_end(&e), 0);
-		assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 0, 0, "a", 1), 0);
-		assert_int_equal(mig_enc_section(&e, T_SEC_VCPU, 1, 0, "b", 1), 0);
-		assert_int_equal(mig_enc_section(&e, T_SEC_CONSOLE, 0, 0, "c", 1), 0);
-		assert_int_equal(mig_digest_mem(ram, 8 * PAGE, c.digest_chunk, digest), 0);
-		assert_int_equal(mig_enc_end(&e, digest), 0);
+		enc_sections(&e);
+		enc_end(&e, ram, 8 * PAGE, c.digest_chunk);
 		assert_int_equal(e.st.zero_pages, 1);
 		ts_drain(&ts, &e);
 		mig_enc_free(&e);
