@@ -193,9 +193,12 @@ PYEOF
 
 freeport() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P1=$(freeport) P2=$(freeport) P3=$(freeport) P4=$(freeport) P5=$(freeport) P6=$(freeport)
-"$VMM" --cpus 2 --mem 256M --append "$APPEND" --qmp "unix:$TMP/a.sock" >"$TMP/a.out" 2>"$TMP/a.err" &
+# A and B print where their stop went (VMM_MIG_PHASES, docs/migration.md "The stop").
+VMM_MIG_PHASES=1 "$VMM" --cpus 2 --mem 256M --append "$APPEND" --qmp "unix:$TMP/a.sock" \
+	>"$TMP/a.out" 2>"$TMP/a.err" &
 A=$!
-"$VMM" --cpus 2 --mem 256M --incoming "tcp:127.0.0.1:$P1" --qmp "unix:$TMP/b.sock" >"$TMP/b.out" 2>"$TMP/b.err" &
+VMM_MIG_PHASES=1 "$VMM" --cpus 2 --mem 256M --incoming "tcp:127.0.0.1:$P1" --qmp "unix:$TMP/b.sock" \
+	>"$TMP/b.out" 2>"$TMP/b.err" &
 B=$!
 # A destination of another size: it must refuse the stream.
 "$VMM" --cpus 2 --mem 128M --incoming "tcp:127.0.0.1:$P2" >"$TMP/bad.out" 2>"$TMP/bad.err" &
@@ -227,6 +230,17 @@ wait_exit $BAD bad 1
 wait_exit $D d 0
 wait_exit $E e 1
 wait_exit $F f 137
+# A's one completed migration (to B), seen from both ends: B's part of
+# the stop (its first final-round record to its ACK) lies inside A's
+# (pause to ACK received).
+src_us=$(sed -n 's/^vmm: downtime phases (us): pause [0-9]*, .*, total \([0-9]*\) us$/\1/p' "$TMP/a.err")
+dst_us=$(sed -n 's/^vmm: incoming downtime phases (us): final round [0-9]*, state [0-9]*, end check [0-9]*, load [0-9]*, ack [0-9]*; total \([0-9]*\) us$/\1/p' "$TMP/b.err")
+if [ "$(echo "$src_us" | grep -c .)" = 1 ] && [ "$(echo "$dst_us" | grep -c .)" = 1 ] &&
+	[ "$dst_us" -le "$src_us" ]; then
+	pass "the stop's phases: source $src_us us, destination's part $dst_us us"
+else
+	fail "the stop's phases: source '$src_us', destination '$dst_us': $(grep phases "$TMP/a.err" "$TMP/b.err")"
+fi
 grep -q "^vmm: incoming migration failed: .*cancel\|truncated\|reset" "$TMP/e.err" &&
 	pass "the cancelled migration's destination: $(head -n 1 "$TMP/e.err")" ||
 	fail "the cancelled migration's destination: $(cat "$TMP/e.err")"
