@@ -399,6 +399,32 @@ static void share_at_100(unsigned n)
 	assert_int_equal(dec.bandwidth, BW_100MB);
 }
 
+/* Before the first window: max-bandwidth stands in for the link, so a
+ * writer is held from the first sample; the switchover still waits. */
+static void test_share_before_first_window(void **state)
+{
+	struct mig_params prm;
+	uint64_t rates[2] = {WRITER, READER};
+
+	(void)state;
+	mig_params_default(&prm);
+	prm.max_bandwidth = BW_100MB;
+	mk(MIG_POLICY_DIRTY_LIMIT_SHARE, 2, &prm);
+	sample(1 * MS, BW_100MB, 6000000, 1 << 30, rates, 2);
+	assert_int_equal(dec.bandwidth, 0); /* not measured yet */
+	assert_true(dec.limits_changed);
+	assert_int_equal(mig_policy_limit(&pol, 0), SHARE_PPS - READER);
+	assert_int_equal(mig_policy_limit(&pol, 1), 0);
+	sync_at(1 * MS, BW_100MB, 4096, 4096, rates, 2);
+	assert_false(dec.switchover);
+	/* No cap (0): nothing is known, nothing is set. */
+	prm.max_bandwidth = 0;
+	mk(MIG_POLICY_DIRTY_LIMIT_SHARE, 2, &prm);
+	sample(1 * MS, BW_100MB, 6000000, 1 << 30, rates, 2);
+	assert_false(dec.limits_changed);
+	assert_int_equal(mig_policy_limit(&pol, 0), 0);
+}
+
 static void test_share_engage(void **state)
 {
 	uint64_t rates[3] = {WRITER, READER, 0};
@@ -604,6 +630,7 @@ int main(void)
 	    cmocka_unit_test(test_tailslow),
 	    cmocka_unit_test(test_fixed_dirty_limit),
 	    cmocka_unit_test(test_level),
+	    cmocka_unit_test(test_share_before_first_window),
 	    cmocka_unit_test(test_share_engage),
 	    cmocka_unit_test(test_share_two_writers),
 	    cmocka_unit_test(test_share_raised_limit),
