@@ -21,9 +21,6 @@
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-
 cat >"$TMP/check.py" <<'PY'
 import json, sys
 

@@ -24,8 +24,6 @@
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 CLIENT_DIR=$(cd "$(dirname "$0")" && pwd)
 VMARGS=(-c 2 -m 512M --dirty-ring-size 4096 -a "wss=64M report=0" --dirty-limit-period 100)
 

@@ -16,8 +16,6 @@
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 CLIENT_DIR=$(cd "$(dirname "$0")" && pwd)
 
 cat >"$TMP/t.py" <<'PYEOF'

@@ -21,11 +21,6 @@
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-PIDS=
-trap 'for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
-
 cat >"$TMP/gt.py" <<'EOF'
 import json, re, sys, time
 

@@ -4,7 +4,15 @@ set -u
 VMM=${1:?usage: $0 path/to/vmm}
 STRESS=${2:-$(dirname "$VMM")/guest/stress.elf}
 TMP=$(mktemp -d /tmp/vmm-test.XXXXXX)
-trap 'rm -rf "$TMP"; [ -n "${BGPID:-}" ] && kill -9 "$BGPID" 2>/dev/null; true' EXIT
+# Processes a test starts go into PIDS (or BGPID): killed at exit, however
+# the test ends, so no VM outlives it.
+PIDS=
+trap 'for p in $PIDS; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"
+[ -n "${BGPID:-}" ] && kill -9 "$BGPID" 2>/dev/null; true' EXIT
+# The tests' Python: Debian's when there is one.  It starts in 30 ms, a
+# pyenv shim on PATH in 200 (int_qmp starts ~150 of them).
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 FAILS=0
 # The tests' Python (scripts written to $TMP) imports this directory's
 # modules: qmp_client.py's Session is the one QMP client of the tests.

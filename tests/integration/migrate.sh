@@ -17,10 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-PIDS=
-trap 'for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
 APPEND="writers=0 readers=1 wss=32M pattern=seq report=0"
 
 cat >"$TMP/mt.py" <<'PYEOF'

@@ -45,8 +45,6 @@ NS_BURST=256kb
 NS_LATENCY=10ms
 
 VM_NAMES=""
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 MIG_PY="$(dirname "${BASH_SOURCE[0]}")/migrate_gt.py"
 mig() { "$PY" "$MIG_PY" "$@"; }
 

@@ -12,9 +12,6 @@
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-
 cat >"$TMP/out.py" <<'EOF'
 import os, pty, signal, subprocess, sys, termios, time
 

@@ -13,16 +13,10 @@ need_kvm
 
 CLIENT=$(dirname "$0")/qmp_client.py
 VMMCTL=${VMMCTL:-$(dirname "$VMM")/tools/vmmctl}
-# The system python starts in 30 ms, a pyenv shim in 200: this test starts ~150.
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 SOCK=$TMP/qmp.sock
 NEG='{"execute": "qmp_capabilities"}'
 AFTER='{"execute": "query-status", "id": "after"}'
-# Every vmm we start and have not reaped yet, killed on the way out.
-PIDS=
-# shellcheck disable=SC2154
-trap 'for pid in $PIDS; do kill -9 "$pid" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+# Every vmm we start and have not reaped yet is in PIDS: lib.sh kills them on the way out.
 
 qc() { "$PY" "$CLIENT" "$@"; }
 # jget JSON PATH...: the values at PATH (qmp_client.py get), one a line.
