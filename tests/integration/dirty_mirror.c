@@ -169,21 +169,14 @@ int main(int argc, char **argv)
 	uint64_t npages = MEM / PAGE, words = npages / 64, lost = 0, end, taken = 0;
 	uint64_t *bm;
 	uint8_t *mirror, *kernel;
-	size_t kernel_len;
 	char err[512];
 	int seconds = argc > 2 ? atoi(argv[2]) : DEFAULT_SECONDS, sw = 0, round = 0, r;
-	sigset_t set;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s STRESS_ELF [SECONDS]\n", argv[0]);
 		return 2;
 	}
-	kernel = kvm_prog_kernel(argv[1], &kernel_len);
-	k.image = kernel;
-	k.len = kernel_len;
-	sigemptyset(&set);
-	sigaddset(&set, VMM_SIG_STOP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	kernel = kvm_prog_start(argv[1], &k);
 	bm = calloc(words, sizeof(*bm));
 	mirror = malloc(MEM);
 	last_copy = calloc(npages, sizeof(*last_copy));

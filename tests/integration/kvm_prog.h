@@ -2,11 +2,13 @@
 /*
  * What the C integration tests (the programs kvm_prog.sh runs: vm_state.c,
  * dirty_mirror.c) share: checks that print "ok:" or "FAIL:" lines, and the
- * start both make (skip without /dev/kvm, read the stress kernel).  Each program is one file, so the helpers are static.
+ * start both make (skip without /dev/kvm, read the stress kernel, block
+ * the stop signal).  Each program is one file, so the helpers are static.
  */
 #ifndef VMM_TESTS_KVM_PROG_H
 #define VMM_TESTS_KVM_PROG_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +16,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "vmm/boot_vm.h"
+#include "vmm/vm.h"
 
 /* Checks failed so far: written by check() on the program's main thread only. */
 static int fails;
@@ -61,6 +66,24 @@ static inline uint8_t *kvm_prog_kernel(const char *path, size_t *len)
 		printf("FAIL: cannot read %s\n", path);
 		exit(1);
 	}
+	return kernel;
+}
+
+/*
+ * kvm_prog_kernel() into k, then the stop signal blocked on this thread
+ * (and the threads it starts), as app.c does: the monitor takes it
+ * synchronously; these programs never do.  Returns the kernel's buffer,
+ * for free().
+ */
+static inline uint8_t *kvm_prog_start(const char *path, struct vm_kernel *k)
+{
+	uint8_t *kernel = kvm_prog_kernel(path, &k->len);
+	sigset_t set;
+
+	k->image = kernel;
+	sigemptyset(&set);
+	sigaddset(&set, VMM_SIG_STOP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	return kernel;
 }
 

@@ -714,9 +714,7 @@ int main(int argc, char **argv)
 	uint64_t t_pause0, t_paused, t_start_b, tsc_khz, gap_us, lo_us, hi_us, t_save, t_load,
 	    t_prep;
 	uint32_t omit = 0;
-	sigset_t set;
 	uint8_t *kernel;
-	size_t kernel_len;
 	int r;
 
 	if (argc < 2) {
@@ -725,13 +723,7 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4 && !strcmp(argv[2], "--omit"))
 		omit = parse_omit(argv[3]);
-	kernel = kvm_prog_kernel(argv[1], &kernel_len);
-	k.image = kernel;
-	k.len = kernel_len;
-	/* As app.c: the stop signal is taken synchronously (here: ignored). */
-	sigemptyset(&set);
-	sigaddset(&set, VMM_SIG_STOP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	kernel = kvm_prog_start(argv[1], &k);
 
 	/* 1. A boots and runs; pause reasons on the running guest. */
 	if (create(&a, false, NCPUS) < 0)

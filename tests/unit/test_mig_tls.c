@@ -792,30 +792,21 @@ static void test_replay_session(void **state)
 	free(data);
 }
 
+/* Every case runs under the hang alarm (tls_test_setup(), TLS_TEST_HUNG_S). */
+#define TLS_TEST(f) cmocka_unit_test_setup_teardown(f, tls_test_setup, tls_test_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_round_trip_tcp, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_round_trip_unix, tls_test_setup,
-					    tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_other_name, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_wrong_key, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_unknown_name, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_plain_source, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_plain_destination, tls_test_setup,
-					    tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_handshake_deadline, tls_test_setup,
-					    tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_read_deadline, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_cancel, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_pass, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_flip, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_replay_record, tls_test_setup,
-					    tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_reorder, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_drop, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_mitm_handshake, tls_test_setup, tls_test_teardown),
-	    cmocka_unit_test_setup_teardown(test_replay_session, tls_test_setup, tls_test_teardown),
+	    TLS_TEST(test_round_trip_tcp),     TLS_TEST(test_round_trip_unix),
+	    TLS_TEST(test_other_name),	       TLS_TEST(test_wrong_key),
+	    TLS_TEST(test_unknown_name),       TLS_TEST(test_plain_source),
+	    TLS_TEST(test_plain_destination),  TLS_TEST(test_handshake_deadline),
+	    TLS_TEST(test_read_deadline),      TLS_TEST(test_cancel),
+	    TLS_TEST(test_mitm_pass),	       TLS_TEST(test_mitm_flip),
+	    TLS_TEST(test_mitm_replay_record), TLS_TEST(test_mitm_reorder),
+	    TLS_TEST(test_mitm_drop),	       TLS_TEST(test_mitm_handshake),
+	    TLS_TEST(test_replay_session),
 	};
 
 	/* A peer that has gone must fail a write, not kill the test. */
