@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "migrate/mig_phases.h"
+
 /* Our acknowledgement or error must leave within this. */
 #define MIG_DST_REPLY_MS 5000u
 /* After an error reply, how long the source may take to stop sending (it looks after every batch). */
@@ -172,17 +174,13 @@ static void print_phases(const struct dst_run *r)
 {
 	static const char *const name[DPH_N - 1] = {"final round", "state", "end check", "load",
 						    "ack"};
-	const char *env = getenv("VMM_MIG_PHASES");
-	char line[300];
-	size_t o = 0;
+	char tail[60];
 
-	if (!env || strcmp(env, "1") || !r->t[DPH_FINAL])
+	if (!r->t[DPH_FINAL])
 		return;
-	for (int i = 0; i < DPH_N - 1 && o < sizeof(line); i++)
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %" PRIu64, i ? ", " : "",
-				      name[i], (r->t[i + 1] - r->t[i]) / 1000u);
-	fprintf(stderr, "vmm: incoming downtime phases (us): %s; total %" PRIu64 " us\n", line,
-		(r->t[DPH_ACKED] - r->t[DPH_FINAL]) / 1000u);
+	snprintf(tail, sizeof(tail), "total %" PRIu64 " us",
+		 (r->t[DPH_ACKED] - r->t[DPH_FINAL]) / 1000u);
+	mig_phases_print("incoming downtime phases", name, r->t, DPH_N - 1, tail);
 }
 
 static const struct mig_dec_ops dec_ops = {

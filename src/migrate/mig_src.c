@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "migrate/mig_digest.h"
+#include "migrate/mig_phases.h"
 
 /*
  * The destination must accept within this.  It listens from its start but
@@ -755,24 +756,15 @@ enum {
 	PH_N
 };
 
-static void print_phases(const struct run *r, const uint64_t *t, uint64_t pages)
+static void print_phases(const uint64_t *t, uint64_t pages)
 {
 	static const char *const name[PH_N] = {"pause",	     "sync",   "final round", "state save",
 					       "state send", "digest", "end",	      "ack"};
-	char line[400];
-	size_t o = 0;
-	const char *env = getenv("VMM_MIG_PHASES");
+	char tail[100];
 
-	if (!env || strcmp(env, "1"))
-		return;
-	for (int i = 0; i < PH_N && o < sizeof(line); i++)
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %" PRIu64, i ? ", " : "",
-				      name[i], (t[i + 1] - t[i]) / 1000u);
-	fprintf(stderr,
-		"vmm: downtime phases (us): %s; final round %" PRIu64 " pages, total %" PRIu64
-		" us\n",
-		line, pages, (t[PH_N] - t[0]) / 1000u);
-	(void)r;
+	snprintf(tail, sizeof(tail), "final round %" PRIu64 " pages, total %" PRIu64 " us", pages,
+		 (t[PH_N] - t[0]) / 1000u);
+	mig_phases_print("downtime phases", name, t, PH_N, tail);
 }
 
 /* Stop the guest, send the rest, the state and the digest, wait for the verdict. */
@@ -847,7 +839,7 @@ static int complete(struct run *r)
 			    rep.reason, mig_err_name(rep.code), rep.offset);
 	if (memcmp(rep.digest, digest, MIG_DIGEST_LEN))
 		return fail(r, -EPROTO, "the destination acknowledged another digest");
-	print_phases(r, t, n);
+	print_phases(t, n);
 	return 0;
 }
 
