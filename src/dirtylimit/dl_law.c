@@ -135,10 +135,12 @@ void dl_params_default(struct dl_params *p)
 	/* 2 ms of limit: covers sleep wake-up lateness (<= 50 us) with room
 	 * to spare, and after idle lets through 2% of a 100 ms window. */
 	p->burst_ns = 2000000;
-	/* 2 ms: a reader's exits cost it 0.5-1% (10-20 us each), and a
-	 * reader that starts writing dirties at most 2 ms of its speed before
-	 * its first penalty (600-800 pages: 94-125 ms at 25 MiB/s), not a
-	 * whole 10 ms tick (470-625 ms). */
+	/* 2 ms: a reader that starts writing dirties at most 2 ms of its
+	 * speed before its first penalty (600-800 pages: 94-125 ms at 25
+	 * MiB/s), not a whole 10 ms tick (470-625 ms).  The price: a limited
+	 * reader exits 500 times a second instead of 100, which on kvm-pvm
+	 * costs a memory-bound reader ~3% (40-80 us per extra exit;
+	 * docs/bench-dirtylimit.md). */
 	p->read_slice_ns = 2000000;
 	/* 20 ms: see DL_RATE_HALFLIFE_NS in dl_law_bucket.c. */
 	p->rate_halflife_ns = 20000000;
