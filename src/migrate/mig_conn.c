@@ -132,21 +132,28 @@ static void tune(int fd)
 	set_bufs(fd, MIG_CONN_BUF_MAX);
 }
 
+int mig_conn_buf_for_rtt(uint32_t rtt_us)
+{
+	uint64_t buf = MIG_CONN_LINK_BPS * rtt_us / 1000000u;
+
+	if (buf < MIG_CONN_BUF_MIN)
+		buf = MIG_CONN_BUF_MIN;
+	if (buf > MIG_CONN_BUF_MAX)
+		buf = MIG_CONN_BUF_MAX;
+	return (int)buf;
+}
+
 /* Connected: the buffers down to the path's bandwidth-delay product (above). */
 static void fit_bufs(int fd)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	uint64_t buf = MIG_CONN_BUF_MIN;
+	uint32_t rtt_us = 0;
 
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	    len >= offsetof(struct tcp_info, tcpi_rtt) + sizeof(ti.tcpi_rtt))
-		buf = MIG_CONN_LINK_BPS * ti.tcpi_rtt / 1000000u;
-	if (buf < MIG_CONN_BUF_MIN)
-		buf = MIG_CONN_BUF_MIN;
-	if (buf > MIG_CONN_BUF_MAX)
-		buf = MIG_CONN_BUF_MAX;
-	set_bufs(fd, (int)buf);
+		rtt_us = ti.tcpi_rtt;
+	set_bufs(fd, mig_conn_buf_for_rtt(rtt_us));
 }
 
 int mig_conn_listen(const struct mig_uri *u, int *lfd, uint16_t *port, char *err, size_t errlen)

@@ -73,6 +73,14 @@ struct mig_conn {
 void mig_conn_init(struct mig_conn *c);
 
 /*
+ * The socket buffer size (SO_SNDBUF / SO_RCVBUF, each way) for a connected
+ * path of this round-trip time: one bandwidth-delay product at the rate
+ * we size for, between a floor (loopback, a LAN) and the most the host
+ * allows (mig_conn.c, "Socket buffers").
+ */
+int mig_conn_buf_for_rtt(uint32_t rtt_us);
+
+/*
  * Listen on u (SO_REUSEADDR); *lfd gets the socket, *port the port bound.
  * 0 or -errno with a sentence.
  */

@@ -2,7 +2,8 @@
 /*
  * mig_conn (the migration drivers' sockets) on real loopback sockets, and
  * the parsers of the drivers' addresses and test knob: URIs, deadlines,
- * end of stream, cancel from another thread, --x-incoming-fault.
+ * end of stream, cancel from another thread, --x-incoming-fault, the
+ * socket buffers sized to the path.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -10,7 +11,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +128,72 @@ static void test_transfer_and_timeouts(void **state)
 	mig_conn_close(&b);
 }
 
+/* The host's cap on a socket buffer (net.core.wmem_max / rmem_max). */
+static int host_max(const char *which)
+{
+	char path[64];
+	FILE *f;
+	int v = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/core/%s", which);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &v), 1);
+	fclose(f);
+	return v;
+}
+
+static int min_int(int a, int b)
+{
+	return a < b ? a : b;
+}
+
+/* What a socket reads back after SO_SNDBUF / SO_RCVBUF of set: the kernel caps, then doubles. */
+static void assert_buf(int fd, int opt, int set, int cap)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, opt, &v, &len), 0);
+	assert_int_equal(v, 2 * min_int(set, cap));
+}
+
+/*
+ * The buffers shrink to the path once connected: the 8 GiB guest's stop
+ * waited for up to 16 MiB of stream sitting in 4 MiB buffers (mig_conn.c).
+ * Loopback's round trip (tens of microseconds) gives the floor.  A host
+ * whose cap is below the floor could not tell the two sizes apart.
+ */
+static void test_buffers(void **state)
+{
+	const int floor = 256 << 10, most = 4 << 20;
+	struct mig_conn a, b;
+	struct mig_conn *ends[] = {&a, &b};
+
+	(void)state;
+	assert_int_equal(mig_conn_buf_for_rtt(0), floor);
+	assert_int_equal(mig_conn_buf_for_rtt(40), floor);
+	assert_int_equal(mig_conn_buf_for_rtt(200), 500000);	  /* 2.5 GB/s x 200 us */
+	assert_int_equal(mig_conn_buf_for_rtt(1000), 2500000);	  /* a 1 ms path */
+	assert_int_equal(mig_conn_buf_for_rtt(20000), most);	  /* 50 MB: the cap */
+	assert_int_equal(mig_conn_buf_for_rtt(UINT32_MAX), most); /* no overflow */
+
+	pair(&a, &b);
+	for (int i = 0; i < 2; i++) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+		int want;
+
+		/* No data yet, so the RTT is still the handshake's, which sized them. */
+		assert_int_equal(getsockopt(ends[i]->fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+		want = mig_conn_buf_for_rtt(ti.tcpi_rtt);
+		assert_buf(ends[i]->fd, SO_SNDBUF, want, host_max("wmem_max"));
+		assert_buf(ends[i]->fd, SO_RCVBUF, want, host_max("rmem_max"));
+	}
+	mig_conn_close(&a);
+	mig_conn_close(&b);
+}
+
 /* A peer that does not read: the writer's deadline, with the bytes it wrote. */
 static void test_stalled_reader(void **state)
 {
@@ -197,6 +268,7 @@ int main(void)
 	    cmocka_unit_test(test_uri),
 	    cmocka_unit_test(test_fault),
 	    cmocka_unit_test(test_transfer_and_timeouts),
+	    cmocka_unit_test(test_buffers),
 	    cmocka_unit_test(test_stalled_reader),
 	    cmocka_unit_test(test_cancel),
 	};
