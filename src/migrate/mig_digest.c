@@ -265,8 +265,20 @@ void mig_digest_stale_bitmap(struct mig_digest *dg, const uint64_t *bitmap, uint
 	}
 }
 
-int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
-			 uint64_t *bytes)
+/* Chunk i's pages in entries (chunk first's first page at entries[0]): none present or swapped. */
+static bool chunk_unpopulated(const struct mig_digest *dg, uint64_t first, uint64_t i,
+			      uint32_t page_size, const uint64_t *entries)
+{
+	uint64_t per = dg->chunk / page_size, k = (i - first) * per;
+	uint64_t end = k + (chunk_len(dg, i) + page_size - 1) / page_size, used = 0;
+
+	for (; k < end; k++)
+		used |= entries[k] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED);
+	return !used;
+}
+
+static int64_t audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
+		     uint32_t page_size, const uint64_t *entries, uint64_t *bytes)
 {
 	const uint8_t *base = mem;
 	uint64_t i, read = 0;
@@ -275,12 +287,17 @@ int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t 
 	if (end > dg->nchunks)
 		end = dg->nchunks;
 	for (i = first; i < end; i++) {
-		uint64_t n = chunk_len(dg, i);
+		uint64_t n = chunk_len(dg, i), h;
 
 		if (dg->stale[i])
 			continue;
-		read += n;
-		if (htole64(mig_digest_chunk_hash(base + (i << dg->shift), n)) != dg->hash[i]) {
+		if (entries && chunk_unpopulated(dg, first, i, page_size, entries)) {
+			h = mig_digest_zero_hash(dg, i);
+		} else {
+			read += n;
+			h = mig_digest_chunk_hash(base + (i << dg->shift), n);
+		}
+		if (htole64(h) != dg->hash[i]) {
 			bad = (int64_t)i;
 			break;
 		}
@@ -288,6 +305,21 @@ int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t 
 	if (bytes)
 		*bytes = read;
 	return bad;
+}
+
+int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
+			 uint64_t *bytes)
+{
+	return audit(dg, mem, first, end, 0, NULL, bytes);
+}
+
+int64_t mig_digest_audit_pagemap(const struct mig_digest *dg, const void *mem, uint64_t first,
+				 uint64_t end, uint32_t page_size, const uint64_t *entries,
+				 uint64_t *bytes)
+{
+	if (page_size == 0 || dg->chunk % page_size)
+		entries = NULL;
+	return audit(dg, mem, first, end, page_size, entries, bytes);
 }
 
 uint64_t mig_digest_nstale(const struct mig_digest *dg)

@@ -119,9 +119,10 @@ struct mig_params {
  * pages are sent, so it proves the copy only as far as the dirty tracker
  * reported every write.  At switchover the source re-hashes this many
  * bytes of memory the tracker calls clean (a window that moves on at every
- * migration) and fails the migration on any difference.  16 MiB hashes in
- * about 2.5 ms here, a small share of a downtime of tens of ms; a value of
- * at least the guest's RAM re-hashes everything (the full proof, ~0.15 s
+ * migration) and fails the migration on any difference.  16 MiB of
+ * populated memory hashes in about 2.5 ms here (untouched memory in the
+ * window is judged from the pagemap, unread), a small share of a downtime
+ * of tens of ms; a value of at least the guest's RAM re-hashes everything (the full proof, ~0.15 s
  * per populated GiB inside the downtime: the test suite and the soak use
  * it); 0 turns the audit off.
  */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -548,29 +549,80 @@ static int digest_start(struct run *r)
 }
 
 /*
+ * Audit chunks [first, end) (mig_digest_audit_pagemap()): in batches of
+ * MIG_SRC_PAGEMAP_BATCH pages, each read after its pagemap, so that
+ * untouched memory is judged by the kernel's word, unread.  Without a
+ * pagemap (no /proc, no memory) every chunk is read.  Returns as the audit.
+ */
+static int64_t audit_span(struct run *r, int pm, uint64_t *e, uint64_t first, uint64_t end)
+{
+	const uint8_t *ram = r->s->vm.ram;
+	uint64_t per = r->dg.chunk / MIG_PAGE_SIZE;
+	uint64_t step = MIG_SRC_PAGEMAP_BATCH / per;
+	uint64_t base = (uint64_t)(uintptr_t)ram / MIG_PAGE_SIZE;
+
+	if (end > r->dg.nchunks)
+		end = r->dg.nchunks;
+	for (uint64_t c = first; c < end; c += step) {
+		uint64_t stop = end - c < step ? end : c + step;
+		uint64_t p = c * per, n = stop * per < r->npages ? (stop - c) * per : r->npages - p;
+		bool have = e && pm >= 0 &&
+			    pread(pm, e, n * 8, (off_t)((base + p) * 8)) == (ssize_t)(n * 8);
+		int64_t bad = mig_digest_audit_pagemap(&r->dg, ram, c, stop, MIG_PAGE_SIZE,
+						       have ? e : NULL, NULL);
+
+		if (bad >= 0)
+			return bad;
+	}
+	return -1;
+}
+
+/*
+ * The audit at switchover: x-digest-audit bytes of chunks the tracker calls
+ * clean, from where the last window ended (wrapping at the end of RAM),
+ * or all of RAM.  Returns the first chunk found changed, or -1.
+ */
+static int64_t audit_window(struct run *r)
+{
+	uint64_t per = r->audit_bytes / r->dg.chunk, first = 0, pages;
+	uint64_t *e;
+	int64_t bad;
+	int pm;
+
+	if (!r->audit_bytes)
+		return -1;
+	if (per == 0)
+		per = 1;
+	if (per >= r->dg.nchunks) {
+		per = r->dg.nchunks; /* all of it: the full proof */
+	} else {
+		first = r->s->audit_next / r->dg.chunk % r->dg.nchunks;
+		r->s->audit_next = (first + per) * r->dg.chunk;
+	}
+	pages = per * (r->dg.chunk / MIG_PAGE_SIZE);
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	e = malloc((pages < MIG_SRC_PAGEMAP_BATCH ? pages : MIG_SRC_PAGEMAP_BATCH) * sizeof(*e));
+	bad = audit_span(r, pm, e, first, first + per);
+	if (bad < 0 && first + per > r->dg.nchunks)
+		bad = audit_span(r, pm, e, 0, first + per - r->dg.nchunks);
+	free(e);
+	if (pm >= 0)
+		close(pm);
+	return bad;
+}
+
+/*
  * At switchover (vCPUs stopped, final round sent): hash what is still
  * stale (nothing, when every reported page went out), audit a window of
  * chunks the tracker calls clean, and combine.
  */
 static int ram_digest(struct run *r, uint8_t out[MIG_DIGEST_LEN])
 {
-	static _Atomic uint64_t audit_next; /* the audit window's start; any migration moves it */
-	const uint8_t *ram = r->s->vm.ram;
-	uint64_t per = r->audit_bytes / r->dg.chunk, first = 0;
-	int64_t bad = -1;
+	int64_t bad;
 	int rc;
 
-	mig_digest_refresh(&r->dg, ram, 0, r->dg.nchunks);
-	if (r->audit_bytes && per == 0)
-		per = 1;
-	if (per >= r->dg.nchunks)
-		per = r->dg.nchunks; /* all of it: the full proof */
-	else if (per)
-		first = atomic_fetch_add(&audit_next, per) % r->dg.nchunks;
-	if (per)
-		bad = mig_digest_audit(&r->dg, ram, first, first + per, NULL);
-	if (bad < 0 && first + per > r->dg.nchunks)
-		bad = mig_digest_audit(&r->dg, ram, 0, first + per - r->dg.nchunks, NULL);
+	mig_digest_refresh(&r->dg, r->s->vm.ram, 0, r->dg.nchunks);
+	bad = audit_window(r);
 	if (bad >= 0)
 		return fail(r, -EIO,
 			    "guest memory at 0x%" PRIx64
@@ -906,6 +958,9 @@ void mig_src_init(struct mig_src *s, const struct mig_src_vm *vm)
 	mig_params_default(&s->params);
 	mig_conn_init(&s->conn);
 	atomic_init(&s->cancel, false);
+	if (getrandom(&s->audit_next, sizeof(s->audit_next), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(s->audit_next))
+		s->audit_next = now_ns(); /* no entropy yet: any start will do */
 }
 
 static void join_finished(struct mig_src *s)

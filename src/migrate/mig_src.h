@@ -151,6 +151,14 @@ struct mig_src {
 	/* Under lock: the PSK channel's credentials for the next migration; NULL: plain TCP. */
 	const struct mig_tls_creds *tls;
 	_Atomic bool cancel;
+	/*
+	 * Where the next digest audit window starts, in bytes of guest RAM
+	 * (taken modulo its size).  Random at init: each hop of a VM is a new
+	 * process, and a window that always began at 0 would audit the same
+	 * memory at every hop.  Owned by the migration thread (one at a time:
+	 * each is joined before the next starts).
+	 */
+	uint64_t audit_next;
 };
 
 void mig_src_init(struct mig_src *s, const struct mig_src_vm *vm);

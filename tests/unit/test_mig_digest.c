@@ -353,6 +353,55 @@ static void test_audit(void **state)
 	free(m);
 }
 
+/*
+ * The audit with pagemap entries: a clean chunk with no page present or
+ * swapped is judged zeros unread; a chunk with any page in memory is read.
+ * The size is not a multiple of the chunk: the short last chunk too.
+ */
+static void test_audit_pagemap(void **state)
+{
+	const uint64_t per = 8, size = 29 * PAGE; /* 32 KiB chunks: 3 whole, 5 pages */
+	const uint64_t present = 1ull << 63, swapped = 1ull << 62;
+	uint8_t *m = calloc(1, size);
+	uint64_t e[29] = {0}, bytes;
+	struct mig_digest dg;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(mig_digest_init(&dg, size, 32 * KiB), 0);
+	memset(m + per * PAGE, 0x5a, PAGE); /* chunk 1: data */
+	mig_digest_refresh(&dg, m, 0, dg.nchunks);
+	e[per] = present;
+	/* Chunks 0, 2 and the short 3 unpopulated: only chunk 1 is read. */
+	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), -1);
+	assert_int_equal(bytes, per * PAGE);
+	/* A write behind the table's back to a page in memory: found. */
+	m[per * PAGE + 9] ^= 1;
+	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), 1);
+	m[per * PAGE + 9] ^= 1;
+	/* One page of the short chunk in swap: it is read, and a change found. */
+	e[3 * per + 2] = swapped;
+	m[3 * per * PAGE + 2 * PAGE] = 7;
+	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), 3);
+	assert_int_equal(bytes, per * PAGE + 5 * PAGE); /* chunks 1 and 3 */
+	/* The kernel says zeros where the table holds data (chunk 1 unpopulated
+	 * now): a finding, from the table alone, nothing read. */
+	memset(e, 0, sizeof(e));
+	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 1, 2, PAGE, e + per, &bytes), 1);
+	assert_int_equal(bytes, 0);
+	/* entries start at chunk first's first page; no entries: every chunk read. */
+	m[3 * per * PAGE + 2 * PAGE] = 0;
+	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 2, 4, PAGE, e + 2 * per, &bytes), -1);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, NULL, &bytes), -1);
+	assert_int_equal(bytes, size);
+	/* A page size that does not divide the chunk: the entries are ignored. */
+	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, 3 * PAGE, e, &bytes), -1);
+	assert_int_equal(bytes, size);
+	mig_digest_free(&dg);
+	free(m);
+}
+
 /* Known zero: declared or hashed as zeros and not marked since; nothing else. */
 static void test_known_zero(void **state)
 {
@@ -528,6 +577,7 @@ int main(void)
 	    cmocka_unit_test(test_refresh_span),
 	    cmocka_unit_test(test_stale_bitmap),
 	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_audit_pagemap),
 	    cmocka_unit_test(test_known_zero),
 	    cmocka_unit_test(test_set_pages),
 	    cmocka_unit_test(test_set_pages_checks),
