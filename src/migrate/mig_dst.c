@@ -332,6 +332,9 @@ static void *dst_thread(void *arg)
 		goto out;
 	}
 	run.t[DPH_ACKED] = now_ns();
+	pthread_mutex_lock(&d->lock);
+	d->acked_ns = run.t[DPH_ACKED];
+	pthread_mutex_unlock(&d->lock);
 	print_phases(&run);
 	ok = true;
 out:
@@ -402,6 +405,16 @@ bool mig_dst_done(struct mig_dst *d, bool *ok)
 	*ok = done && d->info.status == MIG_STATUS_COMPLETED;
 	pthread_mutex_unlock(&d->lock);
 	return done;
+}
+
+uint64_t mig_dst_acked_ns(struct mig_dst *d)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&d->lock);
+	t = d->acked_ns;
+	pthread_mutex_unlock(&d->lock);
+	return t;
 }
 
 const char *mig_dst_error(struct mig_dst *d)

@@ -85,6 +85,7 @@ struct mig_dst {
 	bool done;	      /* the thread has finished: status completed or failed */
 	char error[512];      /* the one message of a failure */
 	uint64_t t_start_ns;
+	uint64_t acked_ns; /* CLOCK_MONOTONIC when the ACK left; 0 before */
 };
 
 void mig_dst_init(struct mig_dst *d, const struct mig_dst_ops *ops, void *opaque, uint64_t max_ram);
@@ -96,6 +97,8 @@ void mig_dst_set_io_timeout(struct mig_dst *d, unsigned ms);
 int mig_dst_start(struct mig_dst *d, char *err, size_t errlen);
 /* Finished?  *ok: it succeeded (the guest may run); else mig_dst_error(). */
 bool mig_dst_done(struct mig_dst *d, bool *ok);
+/* When the ACK left (CLOCK_MONOTONIC ns), 0 if it has not. */
+uint64_t mig_dst_acked_ns(struct mig_dst *d);
 const char *mig_dst_error(struct mig_dst *d);
 void mig_dst_info(struct mig_dst *d, struct mig_info *out);
 /* Stop the thread (whatever it is doing) and close everything. */

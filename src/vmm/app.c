@@ -89,8 +89,14 @@ static void wait_for_stop(struct vm *vm, const sigset_t *set, uint64_t deadline,
 	}
 }
 
-/* How often the main thread looks at an incoming migration while it loads. */
-#define APP_INCOMING_POLL_NS 20000000ull
+/*
+ * How often the main thread looks at an incoming migration while it loads:
+ * only a backstop, since its end wakes the main thread (vm_wake_main()).
+ * Before that wake this was 20 ms, and the guest's blackout waited up to
+ * that after the ACK; a second makes a lost wake plain to see (int_migrate
+ * checks the resume, "incoming resume phases").
+ */
+#define APP_INCOMING_POLL_NS 1000000000ull
 
 /*
  * --incoming: wait (for signals too) until the incoming migration has
@@ -99,7 +105,8 @@ static void wait_for_stop(struct vm *vm, const sigset_t *set, uint64_t deadline,
 static int wait_incoming(struct vm *vm, struct vm_migrate *mig, const sigset_t *set)
 {
 	while (!atomic_load(&vm->stopping)) {
-		struct timespec ts = {.tv_nsec = (long)APP_INCOMING_POLL_NS};
+		struct timespec ts = {.tv_sec = (time_t)(APP_INCOMING_POLL_NS / 1000000000ull),
+				      .tv_nsec = (long)(APP_INCOMING_POLL_NS % 1000000000ull)};
 		const char *error = NULL;
 		siginfo_t si;
 		bool ok;

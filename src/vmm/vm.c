@@ -359,6 +359,11 @@ void vm_request_stop(struct vm *vm, int status, enum vm_stop_reason reason, cons
 		return;
 	for (int i = 0; i < vm->ncpus; i++)
 		vm_kick(vm, i);
+	vm_wake_main(vm);
+}
+
+void vm_wake_main(struct vm *vm)
+{
 	pthread_kill(vm->main_thread, VMM_SIG_STOP);
 }
 

@@ -26,7 +26,8 @@
 
 /* The signal that kicks a vCPU out of KVM_RUN (sent by its timer and by others). */
 #define VMM_SIG_KICK SIGUSR1
-/* The signal that wakes the main thread when the VM asks to stop. */
+/* The signal that wakes the main thread (vm_wake_main()): the VM asks to
+ * stop, or an incoming migration has ended. */
 #define VMM_SIG_STOP SIGUSR2
 
 /* Memslots. */
@@ -187,6 +188,8 @@ struct vm {
 int vm_create(struct vm *vm, const struct vm_params *p, char *err, size_t errlen);
 /* Start the vCPU threads (and the baseline harvester if asked). */
 int vm_start(struct vm *vm, char *err, size_t errlen);
+/* Wake the main thread from its wait, to look at what changed (any thread). */
+void vm_wake_main(struct vm *vm);
 /* Ask every thread to stop; the first request's status and reason win. */
 void vm_request_stop(struct vm *vm, int status, enum vm_stop_reason reason, const char *msg);
 /* Join the vCPU threads; then vm_destroy frees everything. */

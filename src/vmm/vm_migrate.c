@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dirtylimit/dl_ctrl.h"
+#include "migrate/mig_phases.h"
 #include "migrate/mig_tls.h"
 #include "dirtylimit/dl_rate.h"
 #include "vmm/ram_populate.h"
@@ -317,6 +318,9 @@ static void dst_status(void *o, enum mig_status st)
 	if (st == MIG_STATUS_ACTIVE)
 		ram_populate_pace(&m->populate);
 	emit_status(m, st);
+	/* The guest is ours (or lost): the main thread starts it now, not at its next look. */
+	if (mig_status_final(st))
+		vm_wake_main(m->vm);
 }
 
 static const struct mig_dst_ops dst_ops = {
@@ -595,9 +599,16 @@ bool vm_migrate_incoming_done(struct vm_migrate *m, bool *ok, const char **error
 
 void vm_migrate_incoming_finished(struct vm_migrate *m)
 {
+	static const char *const name[] = {"start"};
+	uint64_t t[2] = {mig_dst_acked_ns(&m->dst), vmm_now_ns()};
+
 	pthread_mutex_lock(&m->lock);
 	m->incoming_over = true;
 	pthread_mutex_unlock(&m->lock);
+	/* The guest's blackout after the monitor's downtime: the ACK to running vCPUs. */
+	if (t[0])
+		mig_phases_print("incoming resume phases", name, t, 1,
+				 "from the ACK to every vCPU's thread started");
 }
 
 const char *vm_migrate_runstate(struct vm_migrate *m)
