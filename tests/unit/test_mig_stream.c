@@ -498,8 +498,8 @@ static void torn_stream(struct tstream *ts, uint8_t *ram, uint64_t final_first, 
 	assert_int_equal(mig_enc_header(&e), 0);
 	assert_int_equal(mig_enc_config(&e, &c), 0);
 	assert_int_equal(mig_enc_round_begin(&e, false), 0);
-	ts_drain(ts, &e);
-	*data_off = ts->len + MIG_RB_SIZE;
+	ts_drain(ts, &e); /* the ROUND_BEGIN is out: the DATA record is next */
+	*data_off = ts->len;
 	assert_int_equal(mig_enc_pages(&e, 0, 8), 8);
 	assert_int_equal(mig_enc_round_end(&e), 0);
 	assert_int_equal(mig_enc_round_begin(&e, true), 0);
@@ -512,6 +512,15 @@ static void torn_stream(struct tstream *ts, uint8_t *ram, uint64_t final_first, 
 	assert_int_equal(mig_enc_end(&e, digest), 0);
 	ts_drain(ts, &e);
 	mig_enc_free(&e);
+	{
+		struct trec r[16];
+		size_t n = ts_index(ts->buf, ts->len, r, 16), i = 0;
+
+		while (i < n && r[i].type != MIG_REC_DATA)
+			i++;
+		assert_true(i < n);
+		assert_int_equal(r[i].off, *data_off); /* the first DATA record */
+	}
 }
 
 /*
