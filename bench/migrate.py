@@ -50,7 +50,11 @@ the guest's TSC runs on through the switchover under both monitors, so this
 includes the blackout); pages the writer wrote during the migration, and
 its mean speed then and in the second before (absolute: QEMU tracks no dirty
 page before `migrate`, vmm always does); a reader's speed against the
-second before; errors on the destination after it ran 1 s.
+second before, and the same while it was runnable (its thread's time
+waiting for a CPU taken out of both spans, from /proc's schedstat: on two
+cores the monitor's threads and the writer take the reader's CPU, which is
+not the policy's doing, while a policy's sleeps still count); errors on the
+destination after it ran 1 s.
 
 Every pair of VMs runs under an exclusive lock on /tmp/vmm-vm.lock (the host
 has two cores).  Do not wrap this script in flock yourself (or pass
@@ -132,6 +136,15 @@ class Side(Guest):
 
     def stderr_tail(self, n=3):
         return " | ".join(super().stderr_tail(n).splitlines())
+
+    def vcpu_wait_ns(self, cpu):
+        """ns vCPU cpu's thread has waited for a CPU (runnable, not running), or None."""
+        try:
+            tids = {c["cpu-index"]: c["thread-id"] for c in self.cmd("query-cpus-fast")}
+            with open("/proc/%d/task/%d/schedstat" % (self.proc.pid, tids[cpu])) as f:
+                return int(f.read().split()[1])
+        except (QmpError, OSError, KeyError, ValueError, IndexError):
+            return None
 
 
 class QemuSide(Side):
@@ -297,13 +310,14 @@ def run_one(ctx, engine, case, policy, rep):
             time.sleep(0.05)
         dst = Cls(args, ctx.workdir, name + "-dst", case, ring, incoming=uri)
         src.cmd("migrate-set-parameters", {"max-bandwidth": bw, "downtime-limit": DOWNTIME})
-        c0, t0 = src.counters(), mono()
+        c0, t0, w0 = src.counters(), mono(), src.vcpu_wait_ns(1) if ncpus == 2 else None
         time.sleep(BEFORE)
-        c1, t1 = src.counters(), mono()
+        c1, t1, w1 = src.counters(), mono(), src.vcpu_wait_ns(1) if ncpus == 2 else None
         m["note"] = policy_setup(engine, src, policy)
         m["rss_before_kib"] = rss_kib(src.proc.pid)
         src.reset_stall()
         c_start = src.counters()
+        w_start = src.vcpu_wait_ns(1) if ncpus == 2 else None
         t_mig = mono()
         src.cmd("migrate", {"uri": uri})
         last_src = (t_mig, progress(c_start))
@@ -346,6 +360,7 @@ def run_one(ctx, engine, case, policy, rep):
                     samples.append((mono(), "dst", d))
             time.sleep(POLL)
         t_end = mono()
+        w_end = src.vcpu_wait_ns(1) if ncpus == 2 else None
         m["status"] = status
         m["wall_s"] = t_end - t_mig
         m["total_ms"] = r.get("total-time")
@@ -378,6 +393,14 @@ def run_one(ctx, engine, case, policy, rep):
         if ncpus == 2 and c1[1][1] > c0[1][1] and dur > 0:
             before = (c1[1][1] - c0[1][1]) / (t1 - t0)
             m["reader_pct"] = (c_src_end[1][1] - c_start[1][1]) / dur / before * 100
+            if None not in (w0, w1, w_start, w_end):
+                # Waits after the switchover (the vCPU parked) are none: all of
+                # [w_start, w_end] falls inside the migration's span.
+                run_before = (t1 - t0) - (w1 - w0) / 1e9
+                run_during = dur - (w_end - w_start) / 1e9
+                if run_before > 0 and run_during > 0:
+                    m["reader_runnable_pct"] = ((c_src_end[1][1] - c_start[1][1]) / run_during /
+                                                ((c1[1][1] - c0[1][1]) / run_before) * 100)
         if status == "completed":
             # The destination's guest: first progress past the source's, then 1 s of running.
             if not dst_found:
@@ -432,7 +455,7 @@ def fmt(v, f="%.0f"):
 
 HEADER = ("| engine | case | policy | completed | total s | rounds | downtime ms (monitor) "
           "| blackout ms (guest, host clock) | guest's longest stall ms | written during MiB "
-          "| writer MiB/s during (before) | reader % of before | non-zero GB/s | transferred MiB | errors | n |\n"
+          "| writer MiB/s during (before) | reader % of before (while runnable) | non-zero GB/s | transferred MiB | errors | n |\n"
           "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 
 
@@ -454,7 +477,9 @@ def fmt_row(key, ms):
              fmt(med(use, "rounds")), fmt(med(done, "downtime_ms")), fmt(med(done, "blackout_ms")),
              fmt(med(done, "guest_stall_ms")), fmt(med(use, "written_mib")),
              "%s (%s)" % (fmt(med(use, "writer_mibs")), fmt(med(use, "writer_before_mibs")))
-             if med(use, "writer_mibs") is not None else "n/a", fmt(med(use, "reader_pct"), "%.1f"),
+             if med(use, "writer_mibs") is not None else "n/a",
+             "%s (%s)" % (fmt(med(use, "reader_pct"), "%.1f"), fmt(med(use, "reader_runnable_pct"), "%.1f"))
+             if med(use, "reader_pct") is not None else "n/a",
              fmt(med(done, "nonzero_gbs"), "%.2f"), fmt((med(use, "transferred") or 0) / 2**20),
              str(max(e)) if e else "n/a", str(len(ms))]
     return "| " + " | ".join(cells) + " |"
