@@ -169,6 +169,19 @@ class Qmp:
         return [c["pages-written"] for c in r["return"]], time.monotonic()
 
 
+class Checks:
+    """check(cond, msg) prints "ok: msg" or "FAIL: msg", as lib.sh's pass
+    and fail do, and counts the failures in check.fails."""
+
+    def __init__(self):
+        self.fails = 0
+
+    def __call__(self, cond, msg):
+        print(("ok: " if cond else "FAIL: ") + msg)
+        if not cond:
+            self.fails += 1
+
+
 class QmpError(SystemExit):
     """A command answered with an error, or not at all.  A SystemExit, so
     that a test script that does not catch it ends as sys.exit(message)

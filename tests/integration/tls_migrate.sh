@@ -46,14 +46,10 @@ import sys, time
 
 # tests/integration's client (PYTHONPATH): Session retries the connect,
 # negotiates; cmd() exits with the error, raw() returns it.
-from qmp_client import Session as Qmp
+from qmp_client import Checks, Session as Qmp
 
 
-def check(cond, msg):
-    print(("ok: " if cond else "FAIL: ") + msg)
-    if not cond:
-        check.fails += 1
-check.fails = 0
+check = Checks()
 
 
 def incoming(path, port, creds):
