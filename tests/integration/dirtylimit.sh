@@ -150,19 +150,6 @@ elif what == "after":  # NAME ARGS_JSON SECONDS: run a command, then the rates f
     print(rates(a, sample(q)) if "return" in r else "error: %s" % r)
 EOF
 dl() { "$PY" "$TMP/dl.py" "$@"; }
-num() {
-	for x in "$@"; do [[ $x =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || return 1; done
-}
-# near VALUE TARGET PERCENT: |VALUE - TARGET| <= PERCENT% of TARGET.
-near() {
-	num "$1" "$2" &&
-		awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * p / 100) }'
-}
-# is A OP B: compare decimals.
-is() { num "$1" "$3" && awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
-expect() {
-	if [ "$2" = "$3" ]; then pass "$1: $2"; else fail "$1: got '$2', want '$3'"; fi
-}
 # start SOCK NAME ARGS...: vmm in the background, until every vCPU makes progress.
 start() {
 	local s=$1 n=$2

@@ -60,6 +60,21 @@ fail() {
 	echo "FAIL: $*"
 	FAILS=$((FAILS + 1))
 }
+# expect DESC GOT WANT: exact string match.
+expect() {
+	if [ "$2" = "$3" ]; then pass "$1: $2"; else fail "$1: got '$2', want '$3'"; fi
+}
+# num X...: every X is a decimal number (so that an empty answer never passes).
+num() {
+	for x in "$@"; do [[ $x =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || return 1; done
+}
+# is A OP B: compare decimals.
+is() { num "$1" "$3" && awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
+# near VALUE TARGET PERCENT: |VALUE - TARGET| <= PERCENT% of TARGET.
+near() {
+	num "$1" "$2" &&
+		awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * p / 100) }'
+}
 
 finish() {
 	if [ "$FAILS" -ne 0 ]; then

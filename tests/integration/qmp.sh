@@ -23,17 +23,6 @@ qc() { "$PY" "$CLIENT" "$@"; }
 jget() { printf '%s' "$1" | qc get "${@:2}"; }
 # nth FILE N: line N of FILE.
 nth() { sed -n "${2}p" "$1"; }
-# num X...: every X is a decimal number (so that an empty answer never passes).
-num() {
-	for x in "$@"; do [[ $x =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || return 1; done
-}
-# is A OP B: compare decimals.
-is() { num "$1" "$3" && awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
-# near VALUE TARGET PERCENT: |VALUE - TARGET| <= PERCENT% of TARGET.
-near() {
-	num "$1" "$2" &&
-		awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * p / 100) }'
-}
 # rates SECONDS: the guest's MiB/s per vCPU over SECONDS, into R0 and R1.
 rates() { read -r R0 R1 < <(qc rate "$SOCK" "$1" | awk '{ print $2 }' | paste -sd' '); }
 # alive: the VM still answers; if not, nothing more can be checked.
@@ -42,10 +31,6 @@ alive() {
 		fail "vmm no longer answers query-status (giving up): $(tail -3 "$TMP/vm.err")"
 		finish
 	fi
-}
-# expect DESC GOT WANT: exact string match.
-expect() {
-	if [ "$2" = "$3" ]; then pass "$1: $2"; else fail "$1: got '$2', want '$3'"; fi
 }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
