@@ -170,6 +170,16 @@ void mig_digest_set_zero(struct mig_digest *dg, uint64_t off, uint64_t len)
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_SWAPPED (1ull << 62)
 
+/* None of n pagemap entries is present or swapped: the pages read as zeros. */
+static bool unpopulated(const uint64_t *entries, uint64_t n)
+{
+	uint64_t used = 0;
+
+	for (uint64_t k = 0; k < n; k++)
+		used |= entries[k] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED);
+	return !used;
+}
+
 uint64_t mig_digest_skip_unpopulated(struct mig_digest *dg, uint64_t first_page, uint32_t page_size,
 				     const uint64_t *entries, uint64_t n)
 {
@@ -181,7 +191,7 @@ uint64_t mig_digest_skip_unpopulated(struct mig_digest *dg, uint64_t first_page,
 	/* From the first chunk boundary inside the range. */
 	k = (per - first_page % per) % per;
 	for (; k < n; k += per) {
-		uint64_t q, used = 0, end = k + per, off = (first_page + k) * page_size;
+		uint64_t end = k + per, off = (first_page + k) * page_size;
 
 		if (end > n) {
 			/* A partial chunk counts only if the region ends there. */
@@ -189,9 +199,7 @@ uint64_t mig_digest_skip_unpopulated(struct mig_digest *dg, uint64_t first_page,
 				break;
 			end = n;
 		}
-		for (q = k; q < end; q++)
-			used |= entries[q] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED);
-		if (used || off >= dg->size)
+		if (!unpopulated(entries + k, end - k) || off >= dg->size)
 			continue;
 		mig_digest_set_zero(dg, off, (end - k) * page_size);
 		skipped++;
@@ -265,33 +273,25 @@ void mig_digest_stale_bitmap(struct mig_digest *dg, const uint64_t *bitmap, uint
 	}
 }
 
-/* Chunk i's pages in entries (chunk first's first page at entries[0]): none present or swapped. */
-static bool chunk_unpopulated(const struct mig_digest *dg, uint64_t first, uint64_t i,
-			      uint32_t page_size, const uint64_t *entries)
-{
-	uint64_t per = dg->chunk / page_size, k = (i - first) * per;
-	uint64_t end = k + (chunk_len(dg, i) + page_size - 1) / page_size, used = 0;
-
-	for (; k < end; k++)
-		used |= entries[k] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED);
-	return !used;
-}
-
-static int64_t audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
-		     uint32_t page_size, const uint64_t *entries, uint64_t *bytes)
+int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
+			 uint32_t page_size, const uint64_t *entries, uint64_t *bytes)
 {
 	const uint8_t *base = mem;
 	uint64_t i, read = 0;
 	int64_t bad = -1;
 
+	if (page_size == 0 || dg->chunk % page_size)
+		entries = NULL;
 	if (end > dg->nchunks)
 		end = dg->nchunks;
 	for (i = first; i < end; i++) {
 		uint64_t n = chunk_len(dg, i), h;
+		uint64_t pages = entries ? (n + page_size - 1) / page_size : 0;
 
 		if (dg->stale[i])
 			continue;
-		if (entries && chunk_unpopulated(dg, first, i, page_size, entries)) {
+		if (entries &&
+		    unpopulated(entries + (i - first) * (dg->chunk / page_size), pages)) {
 			h = mig_digest_zero_hash(dg, i);
 		} else {
 			read += n;
@@ -305,21 +305,6 @@ static int64_t audit(const struct mig_digest *dg, const void *mem, uint64_t firs
 	if (bytes)
 		*bytes = read;
 	return bad;
-}
-
-int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
-			 uint64_t *bytes)
-{
-	return audit(dg, mem, first, end, 0, NULL, bytes);
-}
-
-int64_t mig_digest_audit_pagemap(const struct mig_digest *dg, const void *mem, uint64_t first,
-				 uint64_t end, uint32_t page_size, const uint64_t *entries,
-				 uint64_t *bytes)
-{
-	if (page_size == 0 || dg->chunk % page_size)
-		entries = NULL;
-	return audit(dg, mem, first, end, page_size, entries, bytes);
 }
 
 uint64_t mig_digest_nstale(const struct mig_digest *dg)

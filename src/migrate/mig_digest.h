@@ -156,22 +156,18 @@ void mig_digest_stale_bitmap(struct mig_digest *dg, const uint64_t *bitmap, uint
  * the table.  Returns the index of the first chunk whose memory no longer
  * matches its hash (someone wrote it without marking it stale), or -1.
  * *bytes (if not NULL) gets the bytes read.
+ *
+ * entries (NULL: read every chunk) are the /proc/self/pagemap entries of
+ * every page of those chunks (of page_size bytes, dividing the chunk;
+ * entries[0] is chunk first's first page).  A clean chunk with no page
+ * present or swapped reads as zeros (a private anonymous mapping, as
+ * mig_digest_skip_unpopulated() says), so it is compared with the hash of
+ * zeros unread: the same verdict without a fault per page.  Reading
+ * untouched memory maps the zero page page by page, which made a 16 MiB
+ * window over an idle guest cost 5-6 ms of its downtime.
  */
 int64_t mig_digest_audit(const struct mig_digest *dg, const void *mem, uint64_t first, uint64_t end,
-			 uint64_t *bytes);
-/*
- * mig_digest_audit(), reading only what may hold data: entries are the
- * /proc/self/pagemap entries of every page of chunks [first, end) (of
- * page_size bytes; entries[0] is chunk first's first page).  A clean chunk
- * with no page present or swapped reads as zeros (a private anonymous
- * mapping, as mig_digest_skip_unpopulated() says), so it is compared with
- * the hash of zeros unread: the same verdict without a fault per page.
- * Reading untouched memory maps the zero page page by page, which made a
- * 16 MiB window over an idle guest cost 5-6 ms of its downtime.
- */
-int64_t mig_digest_audit_pagemap(const struct mig_digest *dg, const void *mem, uint64_t first,
-				 uint64_t end, uint32_t page_size, const uint64_t *entries,
-				 uint64_t *bytes);
+			 uint32_t page_size, const uint64_t *entries, uint64_t *bytes);
 
 /* The digest; -EAGAIN (out untouched) while a chunk is stale. */
 int mig_digest_final(const struct mig_digest *dg, uint8_t out[MIG_DIGEST_LEN]);

@@ -549,7 +549,7 @@ static int digest_start(struct run *r)
 }
 
 /*
- * Audit chunks [first, end) (mig_digest_audit_pagemap()): in batches of
+ * Audit chunks [first, end) (mig_digest_audit()): in batches of
  * MIG_SRC_PAGEMAP_BATCH pages, each read after its pagemap, so that
  * untouched memory is judged by the kernel's word, unread.  Without a
  * pagemap (no /proc, no memory) every chunk is read.  Returns as the audit.
@@ -568,8 +568,8 @@ static int64_t audit_span(struct run *r, int pm, uint64_t *e, uint64_t first, ui
 		uint64_t p = c * per, n = stop * per < r->npages ? (stop - c) * per : r->npages - p;
 		bool have = e && pm >= 0 &&
 			    pread(pm, e, n * 8, (off_t)((base + p) * 8)) == (ssize_t)(n * 8);
-		int64_t bad = mig_digest_audit_pagemap(&r->dg, ram, c, stop, MIG_PAGE_SIZE,
-						       have ? e : NULL, NULL);
+		int64_t bad =
+		    mig_digest_audit(&r->dg, ram, c, stop, MIG_PAGE_SIZE, have ? e : NULL, NULL);
 
 		if (bad >= 0)
 			return bad;

@@ -338,16 +338,16 @@ static void test_audit(void **state)
 	(void)state;
 	assert_int_equal(mig_digest_init(&dg, size, 32 * KiB), 0);
 	mig_digest_refresh(&dg, m, 0, dg.nchunks);
-	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, &bytes), -1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, NULL, &bytes), -1);
 	assert_int_equal(bytes, size);
 	m[5 * 32 * KiB + 77] ^= 0x40;
-	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, &bytes), 5);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, NULL, &bytes), 5);
 	assert_int_equal(bytes, 6 * 32 * KiB);
 	/* Outside the window: not seen. */
-	assert_int_equal(mig_digest_audit(&dg, m, 6, 100, NULL), -1);
+	assert_int_equal(mig_digest_audit(&dg, m, 6, 100, PAGE, NULL, NULL), -1);
 	/* Marked stale (reported): not a finding, and not read. */
 	mig_digest_set_stale(&dg, 5 * 32 * KiB, 1);
-	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, &bytes), -1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, NULL, &bytes), -1);
 	assert_int_equal(bytes, size - 32 * KiB);
 	mig_digest_free(&dg);
 	free(m);
@@ -373,30 +373,30 @@ static void test_audit_pagemap(void **state)
 	mig_digest_refresh(&dg, m, 0, dg.nchunks);
 	e[per] = present;
 	/* Chunks 0, 2 and the short 3 unpopulated: only chunk 1 is read. */
-	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), -1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), -1);
 	assert_int_equal(bytes, per * PAGE);
 	/* A write behind the table's back to a page in memory: found. */
 	m[per * PAGE + 9] ^= 1;
-	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), 1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), 1);
 	m[per * PAGE + 9] ^= 1;
 	/* One page of the short chunk in swap: it is read, and a change found. */
 	e[3 * per + 2] = swapped;
 	m[3 * per * PAGE + 2 * PAGE] = 7;
-	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), 3);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, e, &bytes), 3);
 	assert_int_equal(bytes, per * PAGE + 5 * PAGE); /* chunks 1 and 3 */
 	/* The kernel says zeros where the table holds data (chunk 1 unpopulated
 	 * now): a finding, from the table alone, nothing read. */
 	memset(e, 0, sizeof(e));
-	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 1, 2, PAGE, e + per, &bytes), 1);
+	assert_int_equal(mig_digest_audit(&dg, m, 1, 2, PAGE, e + per, &bytes), 1);
 	assert_int_equal(bytes, 0);
 	/* entries start at chunk first's first page; no entries: every chunk read. */
 	m[3 * per * PAGE + 2 * PAGE] = 0;
-	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 2, 4, PAGE, e + 2 * per, &bytes), -1);
+	assert_int_equal(mig_digest_audit(&dg, m, 2, 4, PAGE, e + 2 * per, &bytes), -1);
 	assert_int_equal(bytes, 0);
-	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, PAGE, NULL, &bytes), -1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, NULL, &bytes), -1);
 	assert_int_equal(bytes, size);
 	/* A page size that does not divide the chunk: the entries are ignored. */
-	assert_int_equal(mig_digest_audit_pagemap(&dg, m, 0, dg.nchunks, 3 * PAGE, e, &bytes), -1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, 3 * PAGE, e, &bytes), -1);
 	assert_int_equal(bytes, size);
 	mig_digest_free(&dg);
 	free(m);
@@ -476,7 +476,7 @@ static void test_set_pages(void **state)
 		assert_int_equal(mig_digest_final(&dg, got), 0);
 		assert_memory_equal(got, want, 16);
 		/* The audit hashes memory by the same definition: nothing differs. */
-		assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, NULL), -1);
+		assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, NULL, NULL), -1);
 		mig_digest_free(&dg);
 
 		/*
@@ -529,7 +529,7 @@ static void test_set_pages_checks(void **state)
 	assert_int_equal(mig_digest_set_pages(&dg, 0, size, h), 4);
 	assert_int_equal(mig_digest_final(&dg, got), 0);
 	assert_memory_not_equal(got, want, 16);
-	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, NULL), 1);
+	assert_int_equal(mig_digest_audit(&dg, m, 0, dg.nchunks, PAGE, NULL, NULL), 1);
 	mig_digest_free(&dg);
 	free(h);
 	free(m);
