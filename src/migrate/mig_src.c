@@ -512,6 +512,43 @@ static int send_round(struct run *r, const uint64_t *bitmap, uint64_t count, boo
 /* ---- the digest of guest RAM (docs/migration.md, "The digest") ---- */
 
 /*
+ * /proc/self/pagemap over guest RAM, read in batches of at most
+ * MIG_SRC_PAGEMAP_BATCH pages (the table's start and the audit use it).
+ */
+struct pagemap {
+	int fd;	      /* -1: none (no /proc) */
+	uint64_t *e;  /* one batch of entries; NULL: none (no memory) */
+	uint64_t cap; /* entries e holds */
+};
+
+/* For batches of at most pages pages. */
+static void pagemap_open(struct pagemap *pm, uint64_t pages)
+{
+	pm->cap = pages < MIG_SRC_PAGEMAP_BATCH ? pages : MIG_SRC_PAGEMAP_BATCH;
+	pm->fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	pm->e = malloc(pm->cap * 8);
+}
+
+/* The entries of guest pages [page, page + n), or NULL (none, or n over the batch). */
+static const uint64_t *pagemap_read(const struct run *r, struct pagemap *pm, uint64_t page,
+				    uint64_t n)
+{
+	uint64_t base = (uint64_t)(uintptr_t)r->s->vm.ram / MIG_PAGE_SIZE;
+
+	if (pm->fd < 0 || !pm->e || n > pm->cap ||
+	    pread(pm->fd, pm->e, n * 8, (off_t)((base + page) * 8)) != (ssize_t)(n * 8))
+		return NULL;
+	return pm->e;
+}
+
+static void pagemap_close(struct pagemap *pm)
+{
+	free(pm->e);
+	if (pm->fd >= 0)
+		close(pm->fd);
+}
+
+/*
  * The table for the whole migration, made right after the first sync:
  * never-populated memory reads as zeros (the kernel's word), and every
  * write from here on is reported by the tracker and marks its chunk stale.
@@ -519,32 +556,25 @@ static int send_round(struct run *r, const uint64_t *bitmap, uint64_t count, boo
 static int digest_start(struct run *r)
 {
 	const struct mig_src_vm *vm = &r->s->vm;
-	uint64_t *e;
-	int fd, rc;
+	struct pagemap pm;
+	int rc;
 
 	rc = mig_digest_init(&r->dg, vm->ram_size, vm->cfg.digest_chunk);
 	if (rc)
 		return fail(r, rc, "cannot make the memory digest table: %s", strerror(-rc));
 	r->have_dg = true;
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	e = malloc(MIG_SRC_PAGEMAP_BATCH * sizeof(*e));
-	if (fd >= 0 && e) {
-		uint64_t base = (uint64_t)(uintptr_t)vm->ram / MIG_PAGE_SIZE;
+	pagemap_open(&pm, r->npages);
+	for (uint64_t p = 0; p < r->npages;) {
+		uint64_t n =
+		    r->npages - p < MIG_SRC_PAGEMAP_BATCH ? r->npages - p : MIG_SRC_PAGEMAP_BATCH;
+		const uint64_t *e = pagemap_read(r, &pm, p, n);
 
-		for (uint64_t p = 0; p < r->npages;) {
-			uint64_t n = r->npages - p < MIG_SRC_PAGEMAP_BATCH ? r->npages - p
-									   : MIG_SRC_PAGEMAP_BATCH;
-			ssize_t got = pread(fd, e, n * 8, (off_t)((base + p) * 8));
-
-			if (got != (ssize_t)(n * 8))
-				break;
-			mig_digest_skip_unpopulated(&r->dg, p, MIG_PAGE_SIZE, e, n);
-			p += n;
-		}
+		if (!e)
+			break;
+		mig_digest_skip_unpopulated(&r->dg, p, MIG_PAGE_SIZE, e, n);
+		p += n;
 	}
-	free(e);
-	if (fd >= 0)
-		close(fd);
+	pagemap_close(&pm);
 	return 0;
 }
 
@@ -554,22 +584,18 @@ static int digest_start(struct run *r)
  * untouched memory is judged by the kernel's word, unread.  Without a
  * pagemap (no /proc, no memory) every chunk is read.  Returns as the audit.
  */
-static int64_t audit_span(struct run *r, int pm, uint64_t *e, uint64_t first, uint64_t end)
+static int64_t audit_span(struct run *r, struct pagemap *pm, uint64_t first, uint64_t end)
 {
-	const uint8_t *ram = r->s->vm.ram;
 	uint64_t per = r->dg.chunk / MIG_PAGE_SIZE;
 	uint64_t step = MIG_SRC_PAGEMAP_BATCH / per;
-	uint64_t base = (uint64_t)(uintptr_t)ram / MIG_PAGE_SIZE;
 
 	if (end > r->dg.nchunks)
 		end = r->dg.nchunks;
 	for (uint64_t c = first; c < end; c += step) {
 		uint64_t stop = end - c < step ? end : c + step;
 		uint64_t p = c * per, n = stop * per < r->npages ? (stop - c) * per : r->npages - p;
-		bool have = e && pm >= 0 &&
-			    pread(pm, e, n * 8, (off_t)((base + p) * 8)) == (ssize_t)(n * 8);
-		int64_t bad =
-		    mig_digest_audit(&r->dg, ram, c, stop, MIG_PAGE_SIZE, have ? e : NULL, NULL);
+		int64_t bad = mig_digest_audit(&r->dg, r->s->vm.ram, c, stop, MIG_PAGE_SIZE,
+					       pagemap_read(r, pm, p, n), NULL);
 
 		if (bad >= 0)
 			return bad;
@@ -584,10 +610,9 @@ static int64_t audit_span(struct run *r, int pm, uint64_t *e, uint64_t first, ui
  */
 static int64_t audit_window(struct run *r)
 {
-	uint64_t per = r->audit_bytes / r->dg.chunk, first = 0, pages;
-	uint64_t *e;
+	uint64_t per = r->audit_bytes / r->dg.chunk, first = 0;
+	struct pagemap pm;
 	int64_t bad;
-	int pm;
 
 	if (!r->audit_bytes)
 		return -1;
@@ -599,15 +624,11 @@ static int64_t audit_window(struct run *r)
 		first = r->s->audit_next / r->dg.chunk % r->dg.nchunks;
 		r->s->audit_next = (first + per) * r->dg.chunk;
 	}
-	pages = per * (r->dg.chunk / MIG_PAGE_SIZE);
-	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	e = malloc((pages < MIG_SRC_PAGEMAP_BATCH ? pages : MIG_SRC_PAGEMAP_BATCH) * sizeof(*e));
-	bad = audit_span(r, pm, e, first, first + per);
+	pagemap_open(&pm, per * (r->dg.chunk / MIG_PAGE_SIZE));
+	bad = audit_span(r, &pm, first, first + per);
 	if (bad < 0 && first + per > r->dg.nchunks)
-		bad = audit_span(r, pm, e, 0, first + per - r->dg.nchunks);
-	free(e);
-	if (pm >= 0)
-		close(pm);
+		bad = audit_span(r, &pm, 0, first + per - r->dg.nchunks);
+	pagemap_close(&pm);
 	return bad;
 }
 
