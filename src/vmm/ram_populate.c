@@ -33,13 +33,14 @@ static uint64_t now_ns(void)
  * of one core.  Before, it runs flat out: the destination waits for its
  * source, and whatever the helper faults in then is off the migration's
  * clock (on a 1 GiB guest started a second before `migrate`, the fill
- * case's 13% of both cores during the migration, docs/bench-migration.md).  Not SCHED_IDLE (the first
- * version): a SCHED_IDLE thread on a host whose cores are busy (here the
- * source's vCPUs share them) gets a core seconds late, and a process dies
- * only when every one of its threads has run: a SIGKILLed destination
- * took 1.5 to 2 s to go (20 ms without the helper; 3 tries each, 2 busy
- * loops on the 2 cores), long enough to fail int_migrate_cancel in every
- * build, and its halt at the stop waited as long.  At normal priority the
+ * case's 13% of both cores during the migration, docs/bench-migration.md).
+ * Not SCHED_IDLE (the first version): a SCHED_IDLE thread on a host whose
+ * cores are busy (here the source's vCPUs share them) gets a core seconds
+ * late, and a process dies only when every one of its threads has run: a
+ * SIGKILLed destination took 1.5 to 2 s to go (20 ms without the helper;
+ * 3 tries each, 2 busy loops on the 2 cores), long enough to fail
+ * int_migrate_cancel in every build, and its halt at the stop waited as
+ * long.  At normal priority the
  * thread runs at once when asked to stop or killed, and the duty cycle
  * bounds what it takes from a source sharing the host (at full speed it
  * made fill 1.8 s into 3.0 s).

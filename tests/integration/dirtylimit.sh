@@ -25,6 +25,7 @@ need_kvm
 
 cat >"$TMP/dl.py" <<'EOF'
 import json, sys, time
+from statistics import median
 
 # tests/integration's client (PYTHONPATH): Session retries the connect,
 # negotiates; cmd() exits with the error, raw() returns it.
@@ -80,10 +81,6 @@ def exits(stats, cpu):
     file (one every 100 ms here)."""
     with open(stats) as f:
         return json.loads(f.read().rstrip("\n").rsplit("\n", 1)[-1])["vcpus"][cpu]["exits"]
-
-
-def median(xs):
-    return sorted(xs)[len(xs) // 2]
 
 
 def alternate(q, stats, cpu, rounds, secs):
